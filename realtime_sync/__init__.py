@@ -1,0 +1,98 @@
+"""realtime_sync: a synchronous client for the OpenAI and Azure OpenAI Realtime API.
+
+Blocking calls, callbacks on a dispatcher thread, typed events and typed errors, and a local
+Realtime server (:mod:`realtime_sync.testing`) to test against.
+"""
+
+from ._client import RealtimeClient
+from ._dispatch import Expectation
+from ._errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConnectionClosed,
+    InternalServerError,
+    InvalidEventError,
+    NotConnectedError,
+    PermissionDeniedError,
+    RateLimitError,
+    RealtimeError,
+    RealtimeTimeoutError,
+    TransportError,
+    UnknownEventTypeError,
+    WouldDeadlockError,
+)
+from ._events import (
+    BETA_SERVER_EVENTS,
+    GA_SERVER_EVENTS,
+    ClosedEvent,
+    ContentPart,
+    ContentPartEvent,
+    ConversationItem,
+    ConversationItemEvent,
+    ErrorDetail,
+    ErrorEvent,
+    GenericEvent,
+    HandlerErrorEvent,
+    InvalidFrameEvent,
+    OutputItemEvent,
+    RateLimit,
+    RateLimitsUpdatedEvent,
+    Response,
+    ResponseEvent,
+    ServerEvent,
+    Session,
+    SessionEvent,
+    TextDeltaEvent,
+    TextDoneEvent,
+    decode_event,
+)
+from ._models import Model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BETA_SERVER_EVENTS",
+    "GA_SERVER_EVENTS",
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClosedEvent",
+    "ConfigurationError",
+    "ConnectionClosed",
+    "ContentPart",
+    "ContentPartEvent",
+    "ConversationItem",
+    "ConversationItemEvent",
+    "ErrorDetail",
+    "ErrorEvent",
+    "Expectation",
+    "GenericEvent",
+    "HandlerErrorEvent",
+    "InternalServerError",
+    "InvalidEventError",
+    "InvalidFrameEvent",
+    "Model",
+    "NotConnectedError",
+    "OutputItemEvent",
+    "PermissionDeniedError",
+    "RateLimit",
+    "RateLimitError",
+    "RateLimitsUpdatedEvent",
+    "RealtimeClient",
+    "RealtimeError",
+    "RealtimeTimeoutError",
+    "Response",
+    "ResponseEvent",
+    "ServerEvent",
+    "Session",
+    "SessionEvent",
+    "TextDeltaEvent",
+    "TextDoneEvent",
+    "TransportError",
+    "UnknownEventTypeError",
+    "WouldDeadlockError",
+    "__version__",
+    "decode_event",
+]

@@ -1,0 +1,220 @@
+"""Where to connect and how to authenticate: pure functions, no I/O.
+
+OpenAI and Azure differ in URL shape and in how the credential travels; this module turns
+the client's settings into the URL, headers and subprotocols of one WebSocket upgrade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from attrs import field, frozen
+
+from ._errors import ConfigurationError
+from ._secrets import redact_url, register_secret
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "Auth",
+    "Dialect",
+    "Handshake",
+    "Target",
+    "azure_target",
+    "openai_target",
+]
+
+Auth = Literal["header", "subprotocol", "query"]
+Dialect = Literal["ga", "beta"]
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_MODELS: Mapping[Dialect, str] = {
+    "ga": "gpt-realtime",
+    "beta": "gpt-4o-realtime-preview-2024-12-17",
+}
+BETA_HEADER = ("OpenAI-Beta", "realtime=v1")
+BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
+KEY_SUBPROTOCOL_PREFIX = "openai-insecure-api-key."
+AUTH_MODES: tuple[Auth, ...] = ("header", "subprotocol", "query")
+DIALECTS: tuple[Dialect, ...] = ("ga", "beta")
+
+
+@frozen
+class Handshake:
+    """Everything one WebSocket upgrade request needs. Holds secrets: never log it whole."""
+
+    url: str = field(repr=False)
+    """The URL to connect to, credentials included when they travel in the query."""
+    headers: Mapping[str, str] = field(repr=False)
+    """Request headers, credentials included."""
+    subprotocols: tuple[str, ...] = field(repr=False)
+    """Subprotocols to offer, credentials included in subprotocol auth."""
+    display_url: str
+    """The URL with credentials masked: the only form that may be logged or shown."""
+
+
+@frozen
+class Target:
+    """A Realtime endpoint and credential; makes a fresh :class:`Handshake` per connect."""
+
+    url: str = field(repr=False)
+    """Endpoint URL without credentials (ws:// or wss://, query included)."""
+    dialect: Dialect
+    """The protocol dialect this endpoint is expected to speak."""
+    auth: Auth | Literal["azure"]
+    """How the credential travels."""
+    api_key: str | None = field(repr=False)
+    """Static key; None when ``token_provider`` is used."""
+    token_provider: Callable[[], str] | None = field(repr=False)
+    """Callable returning a fresh bearer token (Azure Entra ID); called on every connect."""
+    extra_headers: Mapping[str, str] = field(repr=False)
+    """Caller's additional headers (organisation, project, custom)."""
+    send_beta_marker: bool
+    """Whether to announce the beta dialect (header or subprotocol)."""
+
+    @property
+    def display_url(self) -> str:
+        """The endpoint URL, safe to print."""
+        return redact_url(self.url)
+
+    def handshake(self) -> Handshake:
+        """Build the upgrade request for one connection attempt."""
+        headers = dict(self.extra_headers)
+        subprotocols: list[str] = []
+        url = self.url
+        secret = self.api_key
+        if self.token_provider is not None:
+            secret = self.token_provider()
+            if not isinstance(secret, str) or not secret:
+                raise ConfigurationError("the token provider returned no token")
+            register_secret(secret)
+            headers["Authorization"] = f"Bearer {secret}"
+        elif self.auth == "azure":
+            headers["api-key"] = secret or ""
+        elif self.auth == "header":
+            headers["Authorization"] = f"Bearer {secret}"
+        elif self.auth == "subprotocol":
+            subprotocols += ["realtime", KEY_SUBPROTOCOL_PREFIX + (secret or "")]
+        else:
+            url = _with_query(url, {"api-key": secret or ""})
+        if self.send_beta_marker:
+            if self.auth == "subprotocol":
+                subprotocols.append(BETA_SUBPROTOCOL)
+            else:
+                headers[BETA_HEADER[0]] = BETA_HEADER[1]
+        return Handshake(
+            url=url,
+            headers=headers,
+            subprotocols=tuple(subprotocols),
+            display_url=redact_url(url),
+        )
+
+
+def _with_query(url: str, params: Mapping[str, str]) -> str:
+    """Add ``params`` to ``url``'s query unless the query already names them."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    present = {name for name, _ in query}
+    query += [(name, value) for name, value in params.items() if name not in present]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _websocket_scheme(url: str) -> str:
+    """Map http(s) to ws(s); accept ws(s) as given; refuse anything else."""
+    parts = urlsplit(url)
+    scheme = {"https": "wss", "http": "ws", "wss": "wss", "ws": "ws"}.get(parts.scheme.lower())
+    if scheme is None or not parts.netloc:
+        raise ConfigurationError(
+            f"not a usable endpoint URL: {redact_url(url)!r} (expected https://, wss://, "
+            "http:// or ws:// with a host)"
+        )
+    return urlunsplit(parts._replace(scheme=scheme))
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def openai_target(
+    *,
+    api_key: str | None,
+    model: str | None,
+    url: str | None,
+    base_url: str | None,
+    auth: str,
+    dialect: str,
+    headers: Mapping[str, str],
+) -> Target:
+    """Target for api.openai.com or any OpenAI-compatible Realtime endpoint."""
+    _check_choice("auth", auth, AUTH_MODES)
+    _check_choice("protocol", dialect, DIALECTS)
+    if not api_key:
+        raise ConfigurationError(
+            "no API key: pass api_key=... or set the OPENAI_API_KEY environment variable"
+        )
+    register_secret(api_key)
+    if url is None:
+        url = (base_url or OPENAI_BASE_URL).rstrip("/") + "/realtime"
+    model = model or DEFAULT_MODELS[dialect]  # type: ignore[index]
+    return Target(
+        url=_with_query(_websocket_scheme(url), {"model": model}),
+        dialect=dialect,  # type: ignore[arg-type]
+        auth=auth,  # type: ignore[arg-type]
+        api_key=api_key,
+        token_provider=None,
+        extra_headers=dict(headers),
+        send_beta_marker=dialect == "beta",
+    )
+
+
+def azure_target(
+    *,
+    endpoint: str | None,
+    deployment: str | None,
+    api_key: str | None,
+    token_provider: Callable[[], str] | None,
+    api_version: str | None,
+    dialect: str | None,
+    headers: Mapping[str, str],
+) -> Target:
+    """Target for Azure OpenAI.
+
+    Without ``api_version``: the GA path ``/openai/v1/realtime?model=<deployment>``. With it:
+    the legacy path ``/openai/realtime?api-version=...&deployment=...``, which speaks beta.
+    """
+    if not endpoint:
+        raise ConfigurationError(
+            "no Azure endpoint: pass endpoint='https://<resource>.openai.azure.com' or set "
+            "AZURE_OPENAI_ENDPOINT"
+        )
+    if not deployment:
+        raise ConfigurationError("no Azure deployment: pass deployment='<deployment name>'")
+    if api_key and token_provider:
+        raise ConfigurationError("pass either api_key or azure_ad_token_provider, not both")
+    if not api_key and token_provider is None:
+        raise ConfigurationError(
+            "no Azure credential: pass api_key=..., set AZURE_OPENAI_API_KEY, or pass "
+            "azure_ad_token_provider=<callable returning an Entra ID token>"
+        )
+    register_secret(api_key)
+    chosen: str = dialect or ("beta" if api_version else "ga")
+    _check_choice("protocol", chosen, DIALECTS)
+    base = _websocket_scheme(endpoint).rstrip("/")
+    if api_version:
+        url = _with_query(
+            f"{base}/openai/realtime", {"api-version": api_version, "deployment": deployment}
+        )
+    else:
+        url = _with_query(f"{base}/openai/v1/realtime", {"model": deployment})
+    return Target(
+        url=url,
+        dialect=chosen,  # type: ignore[arg-type]
+        auth="azure",
+        api_key=api_key,
+        token_provider=token_provider,
+        extra_headers=dict(headers),
+        # The api-version path is beta by definition; the v1 path needs telling.
+        send_beta_marker=chosen == "beta" and not api_version,
+    )

@@ -1,0 +1,174 @@
+"""Exceptions raised by realtime_sync.
+
+Every exception the library raises derives from :class:`RealtimeError`::
+
+    RealtimeError
+    ├── ConfigurationError          bad arguments, no API key (also a ValueError)
+    │   └── UnknownEventTypeError   on("respnse.done"): a name no dialect has
+    ├── InvalidEventError           send() given something that is not a client event
+    ├── NotConnectedError           send() with no open session
+    ├── WouldDeadlockError          a blocking call made on the dispatcher thread
+    ├── RealtimeTimeoutError        connect() or wait_for() ran out of time (also a TimeoutError)
+    ├── TransportError              the network failed: refused, DNS, TLS, bad upgrade reply
+    ├── ConnectionClosed            an open session ended without close() being called
+    └── APIError                    the server refused us, by HTTP status or error-then-close
+        ├── BadRequestError         other 4xx; close 4000 (unknown model, wrong dialect)
+        ├── AuthenticationError     401; close 3000 with invalid_api_key
+        ├── PermissionDeniedError   403
+        ├── RateLimitError          429 (with retry_after)
+        └── InternalServerError     5xx
+
+A refusal reaches us two ways and both raise the same class: an HTTP status on the upgrade
+request (``status_code`` set), or, as api.openai.com does, a successful upgrade followed by an
+``error`` event and a WebSocket close (``close_code`` set, ``status_code`` None).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConnectionClosed",
+    "InternalServerError",
+    "InvalidEventError",
+    "NotConnectedError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RealtimeError",
+    "RealtimeTimeoutError",
+    "TransportError",
+    "UnknownEventTypeError",
+    "WouldDeadlockError",
+]
+
+
+class RealtimeError(Exception):
+    """Root of every exception raised by realtime_sync."""
+
+
+class ConfigurationError(RealtimeError, ValueError):
+    """The client was given arguments it cannot work with (no API key, bad option)."""
+
+
+class UnknownEventTypeError(ConfigurationError):
+    """A handler was registered for an event type that neither dialect defines."""
+
+
+class InvalidEventError(RealtimeError, ValueError):
+    """An event given to ``send()`` is not a client event (no ``type``, not an object)."""
+
+
+class NotConnectedError(RealtimeError):
+    """An operation needs an open session and there is none; nothing was sent."""
+
+
+class WouldDeadlockError(RealtimeError, RuntimeError):
+    """A blocking call was made from a handler, on the thread that would have to unblock it."""
+
+
+class RealtimeTimeoutError(RealtimeError, TimeoutError):
+    """A blocking operation did not complete within its timeout."""
+
+
+class TransportError(RealtimeError):
+    """The connection failed below the Realtime protocol (TCP, DNS, TLS, WebSocket upgrade)."""
+
+
+class ConnectionClosed(RealtimeError):
+    """The session ended without the client asking for it.
+
+    ``code`` and ``reason`` come from the server's close frame (None when the connection
+    dropped without one); ``error`` is the server's last ``error`` event before the close,
+    such as ``session_expired``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        reason: str | None = None,
+        error: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        """The WebSocket close code, or None when the connection dropped without one."""
+        self.reason = reason
+        """The close reason text, or None."""
+        self.error = error
+        """The last ``error`` event the server sent before closing, if any."""
+
+
+class APIError(RealtimeError):
+    """The Realtime service refused the request.
+
+    Attributes carry what the server said: ``status_code``, ``headers`` and ``body`` for an
+    HTTP refusal of the upgrade; ``close_code`` and ``close_reason`` for an error-then-close;
+    ``code``, ``type``, ``param`` and ``request_id`` parsed from the JSON error when present.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        code: str | None = None,
+        type: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+        close_code: int | None = None,
+        close_reason: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        """Human-readable explanation (the server's own message when it sent one)."""
+        self.status_code = status_code
+        """HTTP status of a refused upgrade; None for an error-then-close refusal."""
+        self.headers: Mapping[str, str] = dict(headers or {})
+        """Response headers of a refused upgrade, names in lower case."""
+        self.body = body
+        """Parsed JSON body of a refused upgrade (or its text when it is not JSON)."""
+        self.code = code
+        """The error code, e.g. ``invalid_api_key``, ``beta_api_shape_disabled``."""
+        self.type = type
+        """The error type, e.g. ``invalid_request_error``."""
+        self.param = param
+        """The parameter the error is about, when the server names one."""
+        self.request_id = request_id
+        """The server's request id (``x-request-id``), for support tickets."""
+        self.close_code = close_code
+        """The WebSocket close code of an error-then-close refusal (3000, 4000, ...)."""
+        self.close_reason = close_reason
+        """The WebSocket close reason of an error-then-close refusal."""
+
+
+class BadRequestError(APIError):
+    """The request was malformed: unknown model or deployment, wrong dialect, bad parameter."""
+
+
+class AuthenticationError(APIError):
+    """The API key or token was missing, wrong or revoked (HTTP 401, close 3000)."""
+
+
+class PermissionDeniedError(APIError):
+    """The key is valid but may not use this model or resource (HTTP 403)."""
+
+
+class RateLimitError(APIError):
+    """Too many requests or sessions, or no quota left (HTTP 429)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+        """Seconds the server asked us to wait (``Retry-After``), or None."""
+
+
+class InternalServerError(APIError):
+    """The service failed on its side (HTTP 5xx, server_error); retrying later may work."""

@@ -1,0 +1,61 @@
+"""Shared fixtures: a local Realtime server per test and clients that always get closed."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from realtime_sync import RealtimeClient
+from realtime_sync.testing import LocalRealtimeServer
+
+# Deliberately not shaped like a real OpenAI key, so no scanner mistakes it for one.
+KEY = "rs-test-key-7f3c9a1e5b2d4086"
+
+
+@pytest.fixture
+def server() -> Iterator[LocalRealtimeServer]:
+    with LocalRealtimeServer(api_key=KEY) as local:
+        yield local
+
+
+@pytest.fixture
+def make_client(server: LocalRealtimeServer) -> Iterator[Callable[..., RealtimeClient]]:
+    """Build clients aimed at the test's server; every one is closed after the test."""
+    clients: list[RealtimeClient] = []
+
+    def make(**options: Any) -> RealtimeClient:
+        options.setdefault("api_key", KEY)
+        options.setdefault("url", server.url)
+        client = RealtimeClient(**options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close(timeout=5)
+
+
+def client_threads() -> list[threading.Thread]:
+    """Threads a client starts: its socket and dispatcher threads, websocket-client's pinger."""
+    return [
+        thread
+        for thread in threading.enumerate()
+        if (thread.name.startswith("realtime_sync-")
+        and "local-server" not in thread.name)
+        or "_send_ping" in thread.name
+    ]
+
+
+def user_message(text: str) -> dict[str, Any]:
+    """A conversation.item.create event carrying one user text message."""
+    return {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        },
+    }

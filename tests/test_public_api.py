@@ -1,0 +1,39 @@
+"""The public surface: __all__ is complete and exact, private modules stay private."""
+
+from __future__ import annotations
+
+import types
+
+import realtime_sync
+import realtime_sync.testing
+
+
+def public_names(module: types.ModuleType) -> set[str]:
+    return {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    } | ({"__version__"} if hasattr(module, "__version__") else set())
+
+
+def test_all_lists_every_public_name_of_the_package() -> None:
+    assert set(realtime_sync.__all__) == public_names(realtime_sync)
+    assert len(realtime_sync.__all__) == len(set(realtime_sync.__all__))
+
+
+def test_all_lists_every_public_name_of_testing() -> None:
+    assert set(realtime_sync.testing.__all__) == public_names(realtime_sync.testing)
+
+
+def test_exceptions_share_one_root() -> None:
+    exceptions = [
+        value
+        for value in vars(realtime_sync).values()
+        if isinstance(value, type) and issubclass(value, BaseException)
+    ]
+    assert len(exceptions) >= 14
+    assert all(issubclass(exc, realtime_sync.RealtimeError) for exc in exceptions)
+
+
+def test_version() -> None:
+    assert realtime_sync.__version__.count(".") == 2
