@@ -43,8 +43,7 @@ def client_threads() -> list[threading.Thread]:
     return [
         thread
         for thread in threading.enumerate()
-        if (thread.name.startswith("realtime_sync-")
-        and "local-server" not in thread.name)
+        if (thread.name.startswith("realtime_sync-") and "local-server" not in thread.name)
         or "_send_ping" in thread.name
     ]
 
