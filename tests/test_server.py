@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import websocket
+from conftest import user_message
 
 from realtime_sync.testing import ConnectionRecord, LocalRealtimeServer
 
@@ -108,17 +109,6 @@ def read_close(ws: websocket.WebSocket) -> tuple[int, str]:
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             (code,) = struct.unpack("!H", frame.data[:2])
             return code, frame.data[2:].decode()
-
-
-def user_item(text: str) -> Event:
-    return {
-        "type": "conversation.item.create",
-        "item": {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
 
 
 def expect_error(ws: websocket.WebSocket, code: str) -> Event:
@@ -391,7 +381,7 @@ def test_item_create_ga_sends_added_then_done(
 ) -> None:
     ws = connect(server)
     recv(ws)
-    send(ws, user_item("first"))
+    send(ws, user_message("first"))
     added, done = recv(ws), recv(ws)
     assert (added["type"], done["type"]) == ("conversation.item.added", "conversation.item.done")
     item = added["item"]
@@ -401,7 +391,8 @@ def test_item_create_ga_sends_added_then_done(
     assert item["content"] == [{"type": "input_text", "text": "first"}]
     assert added["previous_item_id"] is None
     assert done["item"] == item
-    send(ws, {**user_item("second"), "item": {**user_item("second")["item"], "id": "item_mine"}})
+    second = user_message("second")
+    send(ws, {**second, "item": {**second["item"], "id": "item_mine"}})
     added = recv(ws)
     assert added["item"]["id"] == "item_mine"
     assert added["previous_item_id"] == item["id"]
@@ -411,7 +402,7 @@ def test_item_create_ga_sends_added_then_done(
 def test_item_create_beta_sends_created(server: LocalRealtimeServer, connect: Connect) -> None:
     ws = connect(server, header=[*BEARER, BETA_HEADER])
     recv(ws)
-    send(ws, user_item("hello"))
+    send(ws, user_message("hello"))
     created = recv(ws)
     assert created["type"] == "conversation.item.created"
     assert created["previous_item_id"] is None
@@ -424,14 +415,14 @@ def test_item_insertion_order_and_other_answers(
 ) -> None:
     ws = connect(server)
     recv(ws)
-    send(ws, user_item("second"))
+    send(ws, user_message("second"))
     second = recv_until(ws, "conversation.item.done")[-1]["item"]["id"]
-    send(ws, {**user_item("first"), "previous_item_id": "root"})
+    send(ws, {**user_message("first"), "previous_item_id": "root"})
     added = recv_until(ws, "conversation.item.done")[0]
     assert added["previous_item_id"] is None
-    send(ws, {**user_item("third"), "previous_item_id": second})
+    send(ws, {**user_message("third"), "previous_item_id": second})
     assert recv_until(ws, "conversation.item.done")[0]["previous_item_id"] == second
-    send(ws, {**user_item("lost"), "previous_item_id": "item_missing"})
+    send(ws, {**user_message("lost"), "previous_item_id": "item_missing"})
     assert expect_error(ws, "invalid_value")["param"] == "previous_item_id"
     send(ws, {"type": "transcription_session.update", "session": {"include": []}})
     updated = recv(ws)
@@ -444,7 +435,7 @@ def test_item_insertion_order_and_other_answers(
 def test_item_delete_retrieve_truncate(server: LocalRealtimeServer, connect: Connect) -> None:
     ws = connect(server)
     recv(ws)
-    send(ws, user_item("keep me"))
+    send(ws, user_message("keep me"))
     item_id = recv(ws)["item"]["id"]
     recv(ws)
     send(ws, {"type": "conversation.item.retrieve", "item_id": item_id})
@@ -556,7 +547,7 @@ def test_response_stream(
     server = make_server(reply=reply, delta_chunks=3)
     ws = connect(server, header=[*BEARER, BETA_HEADER] if beta else BEARER)
     recv(ws)
-    send(ws, user_item("what time is it"))
+    send(ws, user_message("what time is it"))
     recv_until(ws, "conversation.item.created" if beta else "conversation.item.done")
     send(ws, {"type": "response.create", "response": {"metadata": {"purpose": "test"}}})
     events = recv_until(ws, "rate_limits.updated")
@@ -648,7 +639,7 @@ def test_default_reply_echoes_or_greets(
     greeting = events[-1]["text"]
     assert greeting
     assert len([e for e in events if e["type"] == "response.output_text.delta"]) == len(greeting)
-    send(ws, user_item("ping"))
+    send(ws, user_message("ping"))
     send(ws, {"type": "response.create"})
     assert recv_until(ws, "response.output_text.done")[-1]["text"] == "You said: ping"
 
