@@ -23,7 +23,7 @@ from ._errors import (
     UnknownEventTypeError,
     WouldDeadlockError,
 )
-from ._events import (
+from .events import (
     BETA_SERVER_EVENTS,
     GA_SERVER_EVENTS,
     ClosedEvent,
@@ -36,6 +36,7 @@ from ._events import (
     GenericEvent,
     HandlerErrorEvent,
     InvalidFrameEvent,
+    Model,
     OutputItemEvent,
     RateLimit,
     RateLimitsUpdatedEvent,
@@ -48,7 +49,6 @@ from ._events import (
     TextDoneEvent,
     decode_event,
 )
-from ._models import Model
 
 __version__ = "0.1.0"
 

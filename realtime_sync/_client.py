@@ -39,10 +39,12 @@ from ._errors import (
     RealtimeTimeoutError,
     TransportError,
 )
-from ._events import ClosedEvent, ErrorEvent, Session, SessionEvent
 from ._json import dumps, loads
+from ._local_events import ClosedEvent
 from ._models import Model
+from ._objects import Session
 from ._secrets import install_log_filter, redact
+from ._server_events import ErrorEvent, SessionEvent
 
 __all__ = ["RealtimeClient"]
 

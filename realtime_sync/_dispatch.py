@@ -18,20 +18,15 @@ from typing import Any
 
 from attrs import define, frozen
 
+from ._dialects import BETA_SERVER_EVENTS, CLIENT_SIDE_EVENTS, GA_SERVER_EVENTS
 from ._errors import (
     ConnectionClosed,
     RealtimeTimeoutError,
     UnknownEventTypeError,
     WouldDeadlockError,
 )
-from ._events import (
-    BETA_SERVER_EVENTS,
-    CLIENT_SIDE_EVENTS,
-    GA_SERVER_EVENTS,
-    ClosedEvent,
-    HandlerErrorEvent,
-    decode_event,
-)
+from ._local_events import ClosedEvent, HandlerErrorEvent
+from ._server_events import decode_event
 
 __all__ = [
     "ConnectionEnded",

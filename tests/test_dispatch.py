@@ -30,7 +30,7 @@ from realtime_sync import (
     WouldDeadlockError,
 )
 from realtime_sync._dispatch import Dispatcher, HandlerRegistry, check_event_pattern
-from realtime_sync._events import CLIENT_SIDE_EVENTS
+from realtime_sync.events import CLIENT_SIDE_EVENTS
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -41,8 +41,8 @@ from realtime_sync import (
     TextDoneEvent,
     decode_event,
 )
-from realtime_sync._events import _EVENT_CLASSES, decode_payload
 from realtime_sync._models import wire_fields
+from realtime_sync._server_events import _EVENT_CLASSES, decode_payload
 
 CONFORMANCE = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance"
 MISSING_DATA = (
