@@ -16,6 +16,7 @@ import websocket
 from attrs import define
 
 from ._connection import Connection, TransportOptions
+from ._dialects import BETA_TO_GA
 from ._dispatch import (
     ConnectionEnded,
     Dispatcher,
@@ -43,8 +44,16 @@ from ._json import dumps, loads
 from ._local_events import ClosedEvent
 from ._models import Model
 from ._objects import Session
+from ._resources import (
+    ConversationResource,
+    InputAudioBufferResource,
+    OutputAudioBufferResource,
+    ResponseResource,
+    SessionResource,
+    TranscriptionSessionResource,
+)
 from ._secrets import install_log_filter, redact
-from ._server_events import ErrorEvent, SessionEvent
+from ._server_events import ErrorEvent, ServerEvent, SessionEvent, decode_event, decode_payload
 
 __all__ = ["RealtimeClient"]
 
@@ -70,6 +79,10 @@ class _Link:
 class RealtimeClient:
     """A blocking client for one Realtime session at a time.
 
+    Typed senders are grouped as in the official SDK: ``client.session.update(...)``,
+    ``client.conversation.item.create(...)``, ``client.response.create(...)``,
+    ``client.input_audio_buffer.append(audio=pcm_bytes)``... each returning the event id.
+
     >>> client = RealtimeClient()                  # OPENAI_API_KEY from the environment
     >>> client.on("response.output_text.delta", lambda ev: print(ev.delta, end=""))
     >>> with client:                               # returns once session.created arrived
@@ -81,6 +94,19 @@ class RealtimeClient:
     :meth:`connect` as a typed :class:`~realtime_sync.RealtimeError`.
     """
 
+    session: SessionResource
+    """The current session (``client.session.id``, ``.current``) and ``update()``."""
+    conversation: ConversationResource
+    """``conversation.item.create/delete/retrieve/truncate``."""
+    input_audio_buffer: InputAudioBufferResource
+    """``append/commit/clear`` of the input audio buffer."""
+    output_audio_buffer: OutputAudioBufferResource
+    """``clear`` of the output audio buffer."""
+    response: ResponseResource
+    """``response.create/cancel``."""
+    transcription_session: TranscriptionSessionResource
+    """``transcription_session.update`` (beta)."""
+
     def __init__(
         self,
         api_key: str | None = None,
@@ -90,6 +116,7 @@ class RealtimeClient:
         base_url: str | None = None,
         auth: str = "header",
         protocol: str = "ga",
+        normalize_events: bool = False,
         headers: Mapping[str, str] | None = None,
         organization: str | None = None,
         project: str | None = None,
@@ -117,6 +144,9 @@ class RealtimeClient:
                 ``"subprotocol"`` (``openai-insecure-api-key.<key>``) or ``"query"``
                 (``api-key=<key>``; the key then sits in the URL, so avoid it server-side).
             protocol: ``"ga"`` (default) or ``"beta"`` (adds ``OpenAI-Beta: realtime=v1``).
+            normalize_events: Deliver beta events under their GA names
+                (``response.text.delta`` as ``response.output_text.delta``...), so one program
+                handles both dialects with the same names.
             headers: Extra request headers.
             organization: ``OpenAI-Organization`` header; defaults to ``OPENAI_ORG_ID``.
             project: ``OpenAI-Project`` header; defaults to ``OPENAI_PROJECT_ID``.
@@ -142,6 +172,7 @@ class RealtimeClient:
         )
         self._setup(
             target,
+            normalize_events=normalize_events,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             connect_timeout=connect_timeout,
@@ -167,6 +198,7 @@ class RealtimeClient:
         azure_ad_token_provider: Callable[[], str] | None = None,
         api_version: str | None = None,
         protocol: str | None = None,
+        normalize_events: bool = False,
         headers: Mapping[str, str] | None = None,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 10.0,
@@ -208,6 +240,7 @@ class RealtimeClient:
         client = cls.__new__(cls)
         client._setup(
             target,
+            normalize_events=normalize_events,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             connect_timeout=connect_timeout,
@@ -222,6 +255,7 @@ class RealtimeClient:
         self,
         target: Target,
         *,
+        normalize_events: bool,
         ping_interval: float | None,
         ping_timeout: float | None,
         connect_timeout: float,
@@ -250,13 +284,22 @@ class RealtimeClient:
         )
         self._connect_timeout = connect_timeout
         self._close_timeout = close_timeout
-        self._registry = HandlerRegistry()
+        self._registry = HandlerRegistry(target.dialect)
         self._lock = threading.Lock()
         self._link: _Link | None = None
         self._session: Session | None = None
         self._number = next(_client_numbers)
         self._event_ids = itertools.count(1)
         self._event_id_prefix = f"evt_{os.urandom(6).hex()}_"
+        self._decode = (
+            _normalized_decode if normalize_events and target.dialect == "beta" else decode_event
+        )
+        self.session = SessionResource(self)
+        self.conversation = ConversationResource(self)
+        self.input_audio_buffer = InputAudioBufferResource(self)
+        self.output_audio_buffer = OutputAudioBufferResource(self)
+        self.response = ResponseResource(self)
+        self.transcription_session = TranscriptionSessionResource(self)
 
     # --- introspection ----------------------------------------------------------------------
 
@@ -269,11 +312,6 @@ class RealtimeClient:
     def url(self) -> str:
         """The endpoint URL with any credential masked."""
         return self._target.display_url
-
-    @property
-    def session(self) -> Session | None:
-        """The session as of the last ``session.created``/``session.updated``; None before."""
-        return self._session
 
     @property
     def connected(self) -> bool:
@@ -365,6 +403,7 @@ class RealtimeClient:
                 self._registry,
                 lambda event: self._before_handlers(link, event),
                 name=f"{name}-dispatch",
+                decode=self._decode,
             )
             connection = Connection(
                 handshake,
@@ -530,6 +569,15 @@ class RealtimeClient:
         error = _failure(link, ended)
         logger.info("connection to %s ended: %s", link.display_url, error)
         return ClosedEvent(code=ended.code, reason=ended.reason, requested=False, error=error)
+
+
+def _normalized_decode(data: bytes | str) -> Any:
+    """Decode a beta frame, renaming events that GA names differently to their GA names."""
+    event = decode_event(data)
+    ga_name = BETA_TO_GA.get(event.type)
+    if ga_name is None or not isinstance(event, ServerEvent):
+        return event
+    return decode_payload({**event.raw, "type": ga_name})
 
 
 def _openai_headers(

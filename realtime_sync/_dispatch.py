@@ -18,7 +18,7 @@ from typing import Any
 
 from attrs import define, frozen
 
-from ._dialects import BETA_SERVER_EVENTS, CLIENT_SIDE_EVENTS, GA_SERVER_EVENTS
+from ._dialects import BETA_SERVER_EVENTS, CLIENT_SIDE_EVENTS, GA_SERVER_EVENTS, EventNames
 from ._errors import (
     ConnectionClosed,
     RealtimeTimeoutError,
@@ -69,26 +69,21 @@ def check_event_pattern(pattern: str) -> None:
 
 @define(eq=False)
 class _Entry:
-    pattern: str
+    pattern: str  # canonical form (see EventNames)
     handler: Handler
     once: bool
     order: int
 
-    def matches(self, event_type: str) -> bool:
-        return pattern_matches(self.pattern, event_type)
-
-
-def pattern_matches(pattern: str, event_type: str) -> bool:
-    """Whether an ``on()``/``wait_for()`` pattern selects events of ``event_type``."""
-    if pattern in ("*", event_type):
-        return True
-    return pattern.endswith(".*") and event_type.startswith(pattern[:-1])
-
 
 class HandlerRegistry:
-    """Which handlers want which events. Thread-safe; lookups are cached per event type."""
+    """Which handlers want which events. Thread-safe; lookups are cached per event type.
 
-    def __init__(self) -> None:
+    Patterns and event types are compared in their canonical form for the client's dialect,
+    so a handler registered under either dialect's name hears the event.
+    """
+
+    def __init__(self, dialect: str = "ga") -> None:
+        self.names = EventNames(dialect)
         self._lock = threading.Lock()
         self._entries: list[_Entry] = []
         self._cache: dict[str, tuple[_Entry, ...]] = {}
@@ -97,12 +92,15 @@ class HandlerRegistry:
     def add(self, pattern: str, handler: Handler, *, once: bool = False) -> None:
         if not callable(handler):
             raise TypeError(f"handler must be callable, not {type(handler).__name__}")
+        entry = _Entry(self.names.canonical_pattern(pattern), handler, once, next(self._counter))
         with self._lock:
-            self._entries.append(_Entry(pattern, handler, once, next(self._counter)))
+            self._entries.append(entry)
             self._cache.clear()
 
     def remove(self, pattern: str | None = None, handler: Handler | None = None) -> int:
         """Remove matching registrations (all when both are None); return how many."""
+        if pattern is not None:
+            pattern = self.names.canonical_pattern(pattern)
         with self._lock:
             kept = [
                 entry
@@ -120,14 +118,15 @@ class HandlerRegistry:
     def has_handlers(self, event_type: str) -> bool:
         """Whether any registration matches ``event_type`` (consumes nothing)."""
         with self._lock:
-            return any(e.matches(event_type) for e in self._entries)
+            return any(self.names.matches(e.pattern, event_type) for e in self._entries)
 
     def take(self, event_type: str) -> tuple[_Entry, ...]:
         """Handlers for one event, in registration order; ``once`` ones are removed."""
         entries = self._cache.get(event_type)
         if entries is None:
             with self._lock:
-                entries = tuple(e for e in self._entries if e.matches(event_type))
+                matches = self.names.matches
+                entries = tuple(e for e in self._entries if matches(e.pattern, event_type))
                 self._cache[event_type] = entries
         if entries and any(e.once for e in entries):
             with self._lock:
@@ -153,10 +152,13 @@ class Expectation:
         pattern: str,
         predicate: Callable[[Any], bool] | None,
         first_seq: int,
+        names: EventNames,
     ) -> None:
         self._dispatcher = dispatcher
         self.pattern = pattern
-        """The event type or pattern awaited."""
+        """The event type or pattern awaited, as given."""
+        self._canonical = names.canonical_pattern(pattern)
+        self._names = names
         self._predicate = predicate
         self._first_seq = first_seq
         self._done = threading.Event()
@@ -194,7 +196,7 @@ class Expectation:
 
     def offer(self, event: Any, seq: int) -> bool:
         """Take ``event`` if it is the one awaited; a raising predicate fails the wait."""
-        if seq < self._first_seq or not pattern_matches(self.pattern, event.type):
+        if seq < self._first_seq or not self._names.matches(self._canonical, event.type):
             return False
         if self._predicate is not None:
             try:
@@ -227,9 +229,11 @@ class Dispatcher:
         before_handlers: Callable[[Any], Any],
         *,
         name: str,
+        decode: Callable[[bytes | str], Any] = decode_event,
     ) -> None:
         self._registry = registry
         self._before_handlers = before_handlers
+        self._decode = decode
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._expectations: list[Expectation] = []
         self._expectations_lock = threading.Lock()
@@ -255,7 +259,7 @@ class Dispatcher:
     def expect(self, pattern: str, predicate: Callable[[Any], bool] | None) -> Expectation:
         """Start expecting the next event matching ``pattern`` (and ``predicate``)."""
         with self._expectations_lock:
-            expectation = Expectation(self, pattern, predicate, self._seq + 1)
+            expectation = Expectation(self, pattern, predicate, self._seq + 1, self._registry.names)
             if self._closed_event is None:
                 self._expectations.append(expectation)
             else:
@@ -280,11 +284,11 @@ class Dispatcher:
                 self._expectations.remove(expectation)
 
     def _run(self) -> None:
-        get = self._queue.get
+        get, decode = self._queue.get, self._decode
         while True:
             item = get()
             self._seq += 1
-            event = decode_event(item) if isinstance(item, (bytes, str)) else item
+            event = decode(item) if isinstance(item, (bytes, str)) else item
             try:
                 event = self._before_handlers(event)
             except Exception:  # a bug of ours: report it, and never strand the waiters

@@ -5,7 +5,7 @@ Every exception the library raises derives from :class:`RealtimeError`::
     RealtimeError
     ├── ConfigurationError          bad arguments, no API key (also a ValueError)
     │   └── UnknownEventTypeError   on("respnse.done"): a name no dialect has
-    ├── InvalidEventError           send() given something that is not a client event
+    ├── InvalidEventError           not a valid client event, or a field the dialect lacks
     ├── NotConnectedError           send() with no open session
     ├── WouldDeadlockError          a blocking call made on the dispatcher thread
     ├── RealtimeTimeoutError        connect() or wait_for() ran out of time (also a TimeoutError)
@@ -60,7 +60,8 @@ class UnknownEventTypeError(ConfigurationError):
 
 
 class InvalidEventError(RealtimeError, ValueError):
-    """An event given to ``send()`` is not a client event (no ``type``, not an object)."""
+    """An event we were asked to send is not valid: no ``type``, a field the connection's
+    dialect has no equivalent for, audio of the wrong kind. Nothing was sent."""
 
 
 class NotConnectedError(RealtimeError):

@@ -61,7 +61,9 @@ def test_every_auth_method_and_dialect_round_trips(
     # connect() returns after session.created's handlers ran.
     assert created and created[0].session is session
     assert session.id is not None and session.id.startswith("sess_")
-    assert client.session is session
+    assert client.session.current is session
+    assert client.session.id == session.id
+    assert client.session.expires_at is not None
     assert client.connected
     if dialect == "ga":
         assert session.type == "realtime"
@@ -92,7 +94,7 @@ def test_session_update_updates_client_session(make_client: MakeClient) -> None:
     )
     updated = pending.wait(5)
     assert updated.session.instructions == "Be brief."
-    assert client.session is updated.session
+    assert client.session.current is updated.session
 
 
 def test_rate_limits_arrive_after_response_done(make_client: MakeClient) -> None:
@@ -490,7 +492,8 @@ def test_azure_ga_and_legacy_paths(server: LocalRealtimeServer) -> None:
     deltas: list[str] = []
     legacy.on("response.text.delta", lambda ev: deltas.append(ev.delta))
     with legacy:
-        assert legacy.session is not None and legacy.session.modalities is not None
+        assert legacy.session.current is not None
+        assert legacy.session.modalities is not None
         ask(legacy, "azure legacy")
     record = server.connections[-1]
     assert record.path == "/openai/realtime"

@@ -141,7 +141,7 @@ def test_beta_shutdown_says_to_use_ga() -> None:
         assert "protocol='ga'" in str(error)
         ga = RealtimeClient(api_key=KEY, url=server.url)
         with ga:
-            assert ga.session is not None
+            assert ga.session.current is not None
 
 
 def test_server_error_type_maps_to_internal_server_error(
@@ -343,7 +343,7 @@ def test_key_and_base_url_from_environment(
     )
     client = RealtimeClient()
     with client:
-        assert client.session is not None
+        assert client.session.current is not None
     record: Any = server.connections[-1]
     assert record.headers["authorization"] == f"Bearer {KEY}"
     assert record.query["model"] == "gpt-realtime"

@@ -1,0 +1,244 @@
+"""Typed senders, grouped as in the official SDK: ``client.response.create(...)`` and so on.
+
+Each method takes keyword arguments named as the event's wire fields (nested values as plain
+dicts or our models), sends the event and returns its ``event_id``.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._client_events import (
+    ConversationItemCreateEvent,
+    ConversationItemDeleteEvent,
+    ConversationItemRetrieveEvent,
+    ConversationItemTruncateEvent,
+    InputAudioBufferAppendEvent,
+    InputAudioBufferClearEvent,
+    InputAudioBufferCommitEvent,
+    OutputAudioBufferClearEvent,
+    ResponseCancelEvent,
+    ResponseCreateEvent,
+    SessionUpdateEvent,
+    TranscriptionSessionUpdateEvent,
+)
+from ._dialects import session_for_dialect
+from ._errors import InvalidEventError
+from ._models import Model
+from ._models import _to_json as to_json
+from ._objects import Session
+
+if TYPE_CHECKING:
+    from ._client import RealtimeClient
+
+__all__ = [
+    "MAX_APPEND_BYTES",
+    "ConversationItemResource",
+    "ConversationResource",
+    "InputAudioBufferResource",
+    "OutputAudioBufferResource",
+    "ResponseResource",
+    "SessionResource",
+    "TranscriptionSessionResource",
+]
+
+MAX_APPEND_BYTES = 15 * 1024 * 1024
+"""The documented limit of one ``input_audio_buffer.append``, applied to its base64 text."""
+# Split points: base64 text in multiples of 8 characters (6 bytes: whole base64 quanta and
+# whole 16-bit samples), raw audio in the matching multiples of 6 bytes.
+_MAX_APPEND_TEXT = MAX_APPEND_BYTES - MAX_APPEND_BYTES % 8
+_MAX_APPEND_RAW = _MAX_APPEND_TEXT // 4 * 3
+
+Value = Mapping[str, Any] | Model
+
+
+class _Resource:
+    __slots__ = ("_client",)
+
+    def __init__(self, client: RealtimeClient) -> None:
+        self._client = client
+
+    def _send(self, event_type: str, event_id: str | None, **fields: Any) -> str:
+        payload = {"type": event_type}
+        payload.update(
+            (name, to_json(value)) for name, value in fields.items() if value is not None
+        )
+        if event_id is not None:
+            payload["event_id"] = event_id
+        return self._client.send(payload)
+
+
+class SessionResource(_Resource):
+    """``client.session``: the current session, and ``update()`` to change it.
+
+    Reading an attribute reads the current session (``client.session.id``,
+    ``client.session.expires_at``); ``current`` is the typed :class:`Session` (None before
+    ``session.created``). Falsy while there is no session.
+    """
+
+    __slots__ = ()
+
+    @property
+    def current(self) -> Session | None:
+        """The session as of the last ``session.created``/``session.updated``."""
+        return self._client._session
+
+    def update(self, *, session: Value, event_id: str | None = None) -> str:
+        """Send ``session.update``.
+
+        ``session`` may use either dialect's fields: they are translated for the
+        connection's dialect (``modalities`` ↔ ``output_modalities``, ``voice`` ↔
+        ``audio.output.voice``, ``input_audio_format`` ↔ ``audio.input.format``...), and GA's
+        required ``type: "realtime"`` is added. A field with no equivalent raises
+        :class:`InvalidEventError` naming it.
+        """
+        translated = session_for_dialect(to_json(session), self._client.dialect)
+        return self._send(SessionUpdateEvent.TYPE, event_id, session=translated)
+
+    def __getattr__(self, name: str) -> Any:
+        current = self._client._session
+        if current is None:
+            raise AttributeError(f"no session yet, so no {name!r}: connect() first")
+        return getattr(current, name)
+
+    def __bool__(self) -> bool:
+        return self._client._session is not None
+
+    def __repr__(self) -> str:
+        return f"<SessionResource {self._client._session!r}>"
+
+
+class TranscriptionSessionResource(_Resource):
+    """``client.transcription_session``: the beta dialect's transcription session."""
+
+    __slots__ = ()
+
+    def update(self, *, session: Value, event_id: str | None = None) -> str:
+        """Send ``transcription_session.update`` (beta only).
+
+        GA configures transcription with ``client.session.update(session={"type":
+        "transcription", ...})`` instead.
+        """
+        if self._client.dialect != "beta":
+            raise InvalidEventError(
+                "transcription_session.update is beta-only; on GA use "
+                "client.session.update(session={'type': 'transcription', 'audio': {...}})"
+            )
+        return self._send(TranscriptionSessionUpdateEvent.TYPE, event_id, session=session)
+
+
+class InputAudioBufferResource(_Resource):
+    """``client.input_audio_buffer``: stream audio in, then commit or clear it."""
+
+    __slots__ = ()
+
+    def append(
+        self, *, audio: bytes | bytearray | memoryview | str, event_id: str | None = None
+    ) -> str:
+        """Send ``input_audio_buffer.append`` with raw audio bytes or base64 text.
+
+        Audio over the 15 MiB per-event limit is split into several events (at whole
+        samples); the id of the last one is returned (a given ``event_id`` gets ``.1``,
+        ``.2``... suffixes when split).
+        """
+        if isinstance(audio, str):
+            text = audio
+            chunks = [text[i : i + _MAX_APPEND_TEXT] for i in range(0, len(text), _MAX_APPEND_TEXT)]
+        elif isinstance(audio, (bytes, bytearray, memoryview)):
+            raw = bytes(audio)
+            chunks = [
+                base64.b64encode(raw[i : i + _MAX_APPEND_RAW]).decode("ascii")
+                for i in range(0, len(raw), _MAX_APPEND_RAW)
+            ]
+        else:
+            raise InvalidEventError(
+                f"audio must be bytes (raw audio) or str (base64), not {type(audio).__name__}"
+            )
+        if not chunks:
+            raise InvalidEventError("no audio to append")
+        if len(chunks) == 1:
+            return self._send(InputAudioBufferAppendEvent.TYPE, event_id, audio=chunks[0])
+        sent = ""
+        for number, chunk in enumerate(chunks, 1):
+            chunk_id = None if event_id is None else f"{event_id}.{number}"
+            sent = self._send(InputAudioBufferAppendEvent.TYPE, chunk_id, audio=chunk)
+        return sent
+
+    def commit(self, *, event_id: str | None = None) -> str:
+        """Send ``input_audio_buffer.commit`` (needs at least 100 ms of audio)."""
+        return self._send(InputAudioBufferCommitEvent.TYPE, event_id)
+
+    def clear(self, *, event_id: str | None = None) -> str:
+        """Send ``input_audio_buffer.clear``."""
+        return self._send(InputAudioBufferClearEvent.TYPE, event_id)
+
+
+class OutputAudioBufferResource(_Resource):
+    """``client.output_audio_buffer``: control audio playback (WebRTC/SIP sessions)."""
+
+    __slots__ = ()
+
+    def clear(self, *, event_id: str | None = None) -> str:
+        """Send ``output_audio_buffer.clear``."""
+        return self._send(OutputAudioBufferClearEvent.TYPE, event_id)
+
+
+class ConversationItemResource(_Resource):
+    """``client.conversation.item``: add, remove, fetch and truncate items."""
+
+    __slots__ = ()
+
+    def create(
+        self, *, item: Value, previous_item_id: str | None = None, event_id: str | None = None
+    ) -> str:
+        """Send ``conversation.item.create``."""
+        return self._send(
+            ConversationItemCreateEvent.TYPE, event_id, item=item, previous_item_id=previous_item_id
+        )
+
+    def delete(self, *, item_id: str, event_id: str | None = None) -> str:
+        """Send ``conversation.item.delete``."""
+        return self._send(ConversationItemDeleteEvent.TYPE, event_id, item_id=item_id)
+
+    def retrieve(self, *, item_id: str, event_id: str | None = None) -> str:
+        """Send ``conversation.item.retrieve``."""
+        return self._send(ConversationItemRetrieveEvent.TYPE, event_id, item_id=item_id)
+
+    def truncate(
+        self, *, item_id: str, content_index: int, audio_end_ms: int, event_id: str | None = None
+    ) -> str:
+        """Send ``conversation.item.truncate``."""
+        return self._send(
+            ConversationItemTruncateEvent.TYPE,
+            event_id,
+            item_id=item_id,
+            content_index=content_index,
+            audio_end_ms=audio_end_ms,
+        )
+
+
+class ConversationResource(_Resource):
+    """``client.conversation``: its ``item`` senders."""
+
+    __slots__ = ("item",)
+
+    def __init__(self, client: RealtimeClient) -> None:
+        super().__init__(client)
+        self.item = ConversationItemResource(client)
+        """``create``, ``delete``, ``retrieve``, ``truncate``."""
+
+
+class ResponseResource(_Resource):
+    """``client.response``: start and cancel responses."""
+
+    __slots__ = ()
+
+    def create(self, *, response: Value | None = None, event_id: str | None = None) -> str:
+        """Send ``response.create``; ``response`` overrides session settings for this one."""
+        return self._send(ResponseCreateEvent.TYPE, event_id, response=response)
+
+    def cancel(self, *, response_id: str | None = None, event_id: str | None = None) -> str:
+        """Send ``response.cancel`` (for the active response unless ``response_id`` is given)."""
+        return self._send(ResponseCancelEvent.TYPE, event_id, response_id=response_id)
