@@ -320,6 +320,10 @@ def _session_to_ga(session: Mapping[str, Any]) -> dict[str, Any]:
             audio.setdefault(side, {})[key] = setting
         else:
             raise _unknown_field(name)
+    turn_detection = audio.get("input", {}).get("turn_detection")
+    if isinstance(turn_detection, Mapping) and "type" not in turn_detection:
+        # Beta's turn detection defaults to server VAD; GA requires the type spelled out.
+        audio["input"]["turn_detection"] = {"type": "server_vad", **turn_detection}
     if audio:
         result["audio"] = audio
     # The GA server requires the session type; "realtime" is the conversational one.
@@ -329,6 +333,7 @@ def _session_to_ga(session: Mapping[str, Any]) -> dict[str, Any]:
 
 def _session_to_beta(session: Mapping[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {}
+    origin: dict[str, str] = {}  # beta field -> where the caller wrote it, for messages
     for name, value in session.items():
         if name in BETA_SESSION_FIELDS:
             result[name] = value
@@ -352,6 +357,7 @@ def _session_to_beta(session: Mapping[str, Any]) -> dict[str, Any]:
                     if beta_name.endswith("_format") and setting is not None:
                         setting = _beta_format(f"audio.{side}.{key}", setting)
                     result[beta_name] = setting
+                    origin[beta_name] = f"audio.{side}.{key}"
             for side, settings in (value or {}).items():
                 known = {key for s, key in _BETA_AUDIO_PATHS.values() if s == side}
                 for key in settings or {}:
@@ -361,7 +367,59 @@ def _session_to_beta(session: Mapping[str, Any]) -> dict[str, Any]:
                         )
         else:
             raise _unknown_field(name)
+    _check_beta_values(result, origin)
     return result
+
+
+# Keys beta accepts inside its nested session settings.
+_BETA_NESTED_KEYS = {
+    "turn_detection": frozenset(
+        {
+            "type",
+            "threshold",
+            "prefix_padding_ms",
+            "silence_duration_ms",
+            "create_response",
+            "interrupt_response",
+            "eagerness",
+        }
+    ),
+    "input_audio_transcription": frozenset({"model", "language", "prompt"}),
+    "input_audio_noise_reduction": frozenset({"type"}),
+}
+_BETA_TOOL_KEYS = frozenset({"type", "name", "description", "parameters"})
+
+
+def _check_beta_values(session: Mapping[str, Any], origin: Mapping[str, str]) -> None:
+    """Refuse values GA can express and beta cannot, naming the field as the caller wrote it."""
+    for name, keys in _BETA_NESTED_KEYS.items():
+        value = session.get(name)
+        if isinstance(value, Mapping):
+            for key in value:
+                if key not in keys:
+                    path = f"{origin.get(name, name)}.{key}"
+                    raise InvalidEventError(f"session field {path!r} has no beta equivalent")
+    voice = session.get("voice")
+    if voice is not None and not isinstance(voice, str):
+        path = origin.get("voice", "voice")
+        raise InvalidEventError(f"session field {path!r}: custom voices are GA-only")
+    tool_choice = session.get("tool_choice")
+    if tool_choice is not None and not isinstance(tool_choice, str):
+        raise InvalidEventError(
+            "session field 'tool_choice': forcing a specific tool is GA-only; beta takes "
+            "'auto', 'none' or 'required'"
+        )
+    for index, tool in enumerate(session.get("tools") or ()):
+        if not isinstance(tool, Mapping) or tool.get("type", "function") != "function":
+            kind = tool.get("type") if isinstance(tool, Mapping) else type(tool).__name__
+            raise InvalidEventError(
+                f"session field 'tools[{index}]': beta has function tools only, not {kind!r}"
+            )
+        extra = sorted(set(tool) - _BETA_TOOL_KEYS)
+        if extra:
+            raise InvalidEventError(
+                f"session field 'tools[{index}].{extra[0]}' has no beta equivalent"
+            )
 
 
 def _beta_format(path: str, audio_format: Any) -> str:

@@ -105,6 +105,11 @@ def _converter_for(tp: Any) -> Converter | None:
         members = [arg for arg in typing.get_args(tp) if arg is not type(None)]
         if len(members) == 1:
             return _converter_for(members[0])
+        models = [arg for arg in members if _is_model(arg)]
+        if len(models) == 1:
+            # "A string or an object" (``str | ToolChoice``): objects become the model, any
+            # other value is kept as is.
+            return _dict_converter(_model_converter(models[0]))
         return None
     if _is_model(tp):
         return _model_converter(tp)
@@ -131,6 +136,13 @@ def _model_converter(model: type[Model]) -> Converter:
         return model.from_dict(value)
 
     return convert
+
+
+def _dict_converter(convert: Converter) -> Converter:
+    def convert_dicts(value: Any) -> Any:
+        return convert(value) if isinstance(value, dict) else value
+
+    return convert_dicts
 
 
 def _to_json(value: Any) -> Any:

@@ -17,6 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import realtime_sync._objects
+import realtime_sync.events
 from realtime_sync import (
     BETA_SERVER_EVENTS,
     GA_SERVER_EVENTS,
@@ -43,6 +45,25 @@ from realtime_sync import (
 )
 from realtime_sync._models import wire_fields
 from realtime_sync._server_events import _EVENT_CLASSES, decode_payload
+from realtime_sync.events import (
+    AudioDeltaEvent,
+    AudioDoneEvent,
+    AudioOutput,
+    CustomVoice,
+    InputAudioTranscriptionCompletedEvent,
+    McpCallEvent,
+    McpListToolsEvent,
+    McpToolFilter,
+    OutputAudioBufferEvent,
+    TokenDetails,
+    Tool,
+    ToolChoice,
+    TracingConfig,
+    TranscriptDeltaEvent,
+    TranscriptDoneEvent,
+    Truncation,
+    TurnDetection,
+)
 
 CONFORMANCE = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance"
 MISSING_DATA = (
@@ -198,6 +219,36 @@ def test_typed_spec_examples_expose_nested_models() -> None:
         (("response.content_part.added", "response.content_part.done"), ContentPartEvent),
         (("response.output_text.delta", "response.text.delta"), TextDeltaEvent),
         (("response.output_text.done", "response.text.done"), TextDoneEvent),
+        (("response.output_audio.delta", "response.audio.delta"), AudioDeltaEvent),
+        (("response.output_audio.done", "response.audio.done"), AudioDoneEvent),
+        (
+            ("response.output_audio_transcript.delta", "response.audio_transcript.delta"),
+            TranscriptDeltaEvent,
+        ),
+        (
+            ("response.output_audio_transcript.done", "response.audio_transcript.done"),
+            TranscriptDoneEvent,
+        ),
+        (
+            ("mcp_list_tools.in_progress", "mcp_list_tools.completed", "mcp_list_tools.failed"),
+            McpListToolsEvent,
+        ),
+        (
+            (
+                "response.mcp_call.in_progress",
+                "response.mcp_call.completed",
+                "response.mcp_call.failed",
+            ),
+            McpCallEvent,
+        ),
+        (
+            (
+                "output_audio_buffer.started",
+                "output_audio_buffer.stopped",
+                "output_audio_buffer.cleared",
+            ),
+            OutputAudioBufferEvent,
+        ),
     ],
 )
 def test_ga_names_and_beta_twins_share_a_class(names: tuple[str, ...], cls: type) -> None:
@@ -242,7 +293,7 @@ def test_beta_trace_keeps_undeclared_and_elided_fields() -> None:
         by_type.setdefault(event.type, event)
     created = by_type["response.created"]
     assert isinstance(created, ResponseEvent)
-    # Beta-only response fields the class does not declare are reachable as attributes.
+    # Beta-only response fields are declared (None on GA servers).
     assert created.response.modalities == ["text"]
     assert created.response.voice == "alloy"
     assert created.response.metadata["request_id"]
@@ -251,7 +302,11 @@ def test_beta_trace_keeps_undeclared_and_elided_fields() -> None:
     assert isinstance(elided, ConversationItem)
     assert elided.id is None
     assert "__elided__" in elided.raw
-    assert done.response.usage["total_tokens"] == 151
+    assert done.response.usage.total_tokens == 151
+    details = done.response.usage.output_token_details
+    assert isinstance(details, TokenDetails)
+    assert details.text_tokens is None
+    assert "__elided__" in details.raw
     item_done = by_type["response.output_item.done"]
     (part,) = item_done.item.content
     assert isinstance(part, ContentPart)
@@ -277,11 +332,14 @@ def test_azure_sessions_decode_with_azure_only_fields() -> None:
         assert session.voice == "verse"
         assert session.input_audio_format == "pcm16"
         assert session.max_response_output_tokens == "inf"
-        assert session.turn_detection["type"] == "server_vad"
+        assert isinstance(session.turn_detection, TurnDetection)
+        assert session.turn_detection.type == "server_vad"
+        assert session.turn_detection.interrupt_response is True
         assert session.output_modalities is None  # GA-only field, not sent
-        # Fields only Azure sends: not declared, still reachable and kept.
+        assert session.audio is None
+        # Sent as null by Azure: declared (beta session fields), decoded as None.
         for name in ("input_audio_noise_reduction", "client_secret", "include"):
-            assert name not in wire_fields(Session)
+            assert name in wire_fields(Session)
             assert name in session.raw
             assert getattr(session, name) is None
         assert session.raw == payload["session"]
@@ -383,7 +441,8 @@ def test_to_dict_is_a_deep_copy() -> None:
 
 
 def test_generic_event_attributes() -> None:
-    payload = {"type": "mcp_list_tools.completed", "event_id": "e", "item_id": "mcp_1"}
+    # A type no dialect defines (every catalogued type has a class).
+    payload = {"type": "mcp_list_tools.cancelled", "event_id": "e", "item_id": "mcp_1"}
     event = decode_payload(payload)
     assert type(event) is GenericEvent
     assert event.decode_error is None
@@ -438,6 +497,26 @@ def test_malformed_frames_give_invalid_frame_event(frame: str | bytes, reason: s
         ),
         ({"type": "response.content_part.done", "part": 3}, "ContentPartEvent"),
         ({"type": "response.output_item.added", "item": "i"}, "OutputItemEvent"),
+        ({"type": "conversation.created", "conversation": "c"}, "ConversationCreatedEvent"),
+        (
+            {"type": "session.updated", "session": {"audio": {"output": {"format": "pcm"}}}},
+            "SessionEvent",
+        ),
+        (
+            {"type": "response.done", "response": {"usage": {"input_token_details": 7}}},
+            "ResponseEvent",
+        ),
+        (
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "logprobs": {"token": "a"},
+            },
+            "InputAudioTranscriptionCompletedEvent",
+        ),
+        (
+            {"type": "transcription_session.updated", "session": {"turn_detection": "vad"}},
+            "TranscriptionSessionUpdatedEvent",
+        ),
     ],
 )
 def test_known_type_with_wrong_shape_gives_generic_event(
@@ -451,7 +530,8 @@ def test_known_type_with_wrong_shape_gives_generic_event(
 
 
 @pytest.mark.parametrize(
-    "event_type", ["x.custom", "session.closed", "response.audio.delta", "Response.Done"]
+    "event_type",
+    ["x.custom", "session.closed", "response.audio.started", "Response.Done", "response.text"],
 )
 def test_type_without_class_gives_generic_event(event_type: str) -> None:
     payload = {"type": event_type, "event_id": "e", "anything": [1, {"b": None}]}
@@ -471,6 +551,10 @@ def test_type_without_class_gives_generic_event(event_type: str) -> None:
         ({"type": "rate_limits.updated", "rate_limits": None}, "rate_limits"),
         ({"type": "response.output_item.done", "item": None}, "item"),
         ({"type": "response.content_part.added", "part": None}, "part"),
+        ({"type": "conversation.created", "conversation": None}, "conversation"),
+        ({"type": "transcription_session.updated", "session": None}, "session"),
+        ({"type": "conversation.item.input_audio_transcription.completed", "usage": None}, "usage"),
+        ({"type": "conversation.item.input_audio_transcription.failed", "error": None}, "error"),
     ],
 )
 def test_null_nested_object_decodes_typed(payload: dict[str, Any], field: str) -> None:
@@ -486,6 +570,96 @@ def test_null_items_in_lists_are_kept() -> None:
     assert isinstance(event, ResponseEvent)
     assert event.response.output[0] is None
     assert event.response.output[1].id == "item_1"
+
+
+def test_null_nested_objects_in_a_session_are_none() -> None:
+    payload = {
+        "type": "session.created",
+        "session": {
+            "audio": {
+                "input": {"format": None, "turn_detection": None, "transcription": None},
+                "output": None,
+            },
+            "tracing": None,
+            "prompt": None,
+        },
+    }
+    session = decode_payload(payload).session
+    assert session.audio.input.turn_detection is None
+    assert session.audio.input.format is None
+    assert session.audio.output is None
+    assert session.tracing is None
+    assert session.prompt is None
+    assert decode_payload(payload).to_dict() == payload
+
+
+# --- "a string or an object" fields ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["auto", None, 3, ["function"], True])
+def test_string_or_object_field_keeps_non_objects_as_sent(value: Any) -> None:
+    event = decode_payload({"type": "session.updated", "session": {"tool_choice": value}})
+    assert type(event) is SessionEvent
+    assert event.session.tool_choice == value
+    assert type(event.session.tool_choice) is type(value)
+
+
+def test_string_or_object_field_decodes_objects_to_the_model() -> None:
+    session = {
+        "tool_choice": {"type": "function", "name": "get_weather", "extra": 1},
+        "tracing": {"workflow_name": "calls", "metadata": {"a": "b"}},
+        "truncation": {"type": "retention_ratio", "retention_ratio": 0.5},
+        "audio": {"output": {"voice": {"id": "voice_123"}}},
+        "tools": [
+            {"type": "mcp", "server_label": "docs", "allowed_tools": {"tool_names": ["q"]}},
+            {"type": "mcp", "server_label": "wiki", "allowed_tools": ["search"]},
+        ],
+    }
+    event = decode_payload({"type": "session.updated", "session": session})
+    assert type(event) is SessionEvent
+    choice = event.session.tool_choice
+    assert isinstance(choice, ToolChoice)
+    assert (choice.type, choice.name, choice.extra) == ("function", "get_weather", 1)
+    assert isinstance(event.session.tracing, TracingConfig)
+    assert event.session.tracing.workflow_name == "calls"
+    assert isinstance(event.session.truncation, Truncation)
+    assert event.session.truncation.retention_ratio == 0.5
+    output = event.session.audio.output
+    assert isinstance(output, AudioOutput)
+    assert isinstance(output.voice, CustomVoice)
+    assert output.voice.id == "voice_123"
+    first, second = event.session.tools
+    assert isinstance(first, Tool)
+    assert isinstance(first.allowed_tools, McpToolFilter)
+    assert first.allowed_tools.tool_names == ["q"]
+    assert second.allowed_tools == ["search"]
+    assert event.to_dict() == {"type": "session.updated", "session": session}
+
+
+def test_string_or_object_field_builds_from_a_model_or_a_string() -> None:
+    choice = ToolChoice.build(type="function", name="f")
+    built = Session.build(tool_choice=choice, tracing="auto")
+    assert built.tool_choice == choice
+    assert built.tracing == "auto"
+    assert built.to_dict() == {"tool_choice": {"type": "function", "name": "f"}, "tracing": "auto"}
+
+
+def test_transcription_usage_holds_either_shape() -> None:
+    tokens = {"type": "tokens", "total_tokens": 5, "input_token_details": {"audio_tokens": 3}}
+    duration = {"type": "duration", "seconds": 2.5}
+    for usage in (tokens, duration):
+        event = decode_payload(
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "transcript": "hi",
+                "usage": usage,
+            }
+        )
+        assert isinstance(event, InputAudioTranscriptionCompletedEvent)
+        assert event.usage.type == usage["type"]
+        assert event.usage.to_dict() == usage
+    assert event.usage.seconds == 2.5
+    assert event.usage.total_tokens is None
 
 
 # --- Model: build, frozen, equality ---------------------------------------------------------
@@ -577,8 +751,8 @@ def test_equality_is_by_content() -> None:
 
 
 def test_model_subclasses_share_the_base() -> None:
-    for cls in (Session, ErrorDetail, ContentPart, ConversationItem, Response, RateLimit):
-        assert issubclass(cls, Model)
+    for name in realtime_sync._objects.__all__:
+        assert issubclass(getattr(realtime_sync.events, name), Model), name
     for cls in set(_EVENT_CLASSES.values()) | {GenericEvent}:
         assert issubclass(cls, ServerEvent)
 

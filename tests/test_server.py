@@ -111,6 +111,23 @@ def read_close(ws: websocket.WebSocket) -> tuple[int, str]:
             return code, frame.data[2:].decode()
 
 
+def headers(beta: bool) -> list[str]:
+    return [*BEARER, BETA_HEADER] if beta else BEARER
+
+
+def item_done_type(beta: bool) -> str:
+    """The last event announcing a new conversation item."""
+    return "conversation.item.created" if beta else "conversation.item.done"
+
+
+def delta_type(beta: bool) -> str:
+    return "response.text.delta" if beta else "response.output_text.delta"
+
+
+def text_done_type(beta: bool) -> str:
+    return "response.text.done" if beta else "response.output_text.done"
+
+
 def expect_error(ws: websocket.WebSocket, code: str) -> Event:
     event = recv(ws)
     assert event["type"] == "error", event
@@ -432,12 +449,14 @@ def test_item_insertion_order_and_other_answers(
     assert recv(ws)["type"] == "output_audio_buffer.cleared"
 
 
-def test_item_delete_retrieve_truncate(server: LocalRealtimeServer, connect: Connect) -> None:
-    ws = connect(server)
+@pytest.mark.parametrize("beta", [False, True])
+def test_item_delete_retrieve_truncate(
+    server: LocalRealtimeServer, connect: Connect, beta: bool
+) -> None:
+    ws = connect(server, header=headers(beta))
     recv(ws)
     send(ws, user_message("keep me"))
-    item_id = recv(ws)["item"]["id"]
-    recv(ws)
+    item_id = recv_until(ws, item_done_type(beta))[0]["item"]["id"]
     send(ws, {"type": "conversation.item.retrieve", "item_id": item_id})
     retrieved = recv(ws)
     assert retrieved["type"] == "conversation.item.retrieved"
@@ -477,31 +496,55 @@ def test_item_delete_retrieve_truncate(server: LocalRealtimeServer, connect: Con
     assert expect_error(ws, "invalid_value")["event_id"] == "evt_del"
 
 
-def test_audio_buffer_commit_needs_100_ms(server: LocalRealtimeServer, connect: Connect) -> None:
-    ws = connect(server)
+@pytest.mark.parametrize("beta", [False, True])
+def test_audio_buffer_commit_needs_100_ms(
+    server: LocalRealtimeServer, connect: Connect, beta: bool
+) -> None:
+    ws = connect(server, header=headers(beta))
     recv(ws)
+    send(ws, user_message("before the audio"))
+    before = recv_until(ws, item_done_type(beta))[0]["item"]["id"]
+    for _ in range(5):
+        send(ws, {"type": "input_audio_buffer.append", "audio": PCM_10MS})
+    send(ws, {"type": "input_audio_buffer.commit", "event_id": "evt_short"})
+    error = expect_error(ws, "input_audio_buffer_commit_empty")
+    assert "50.00" in error["message"]
+    assert error["event_id"] == "evt_short"
     for _ in range(5):
         send(ws, {"type": "input_audio_buffer.append", "audio": PCM_10MS})
     send(ws, {"type": "input_audio_buffer.commit"})
-    assert "50.00" in expect_error(ws, "input_audio_buffer_commit_empty")["message"]
-    for _ in range(5):
-        send(ws, {"type": "input_audio_buffer.append", "audio": PCM_10MS})
-    send(ws, {"type": "input_audio_buffer.commit"})
-    committed, added, _done = recv(ws), recv(ws), recv(ws)
+    committed, added = recv(ws), recv(ws)
     assert committed["type"] == "input_audio_buffer.committed"
-    assert added["type"] == "conversation.item.added"
-    assert added["item"]["id"] == committed["item_id"]
+    assert committed["previous_item_id"] == before
+    assert committed["item_id"].startswith("item_")
+    assert added["type"] == ("conversation.item.created" if beta else "conversation.item.added")
+    assert added["previous_item_id"] == before
+    item = added["item"]
+    assert (item["id"], item["role"], item["type"]) == (committed["item_id"], "user", "message")
+    assert item["content"][0]["type"] == "input_audio"
+    if not beta:
+        done = recv(ws)
+        assert (done["type"], done["item"]) == ("conversation.item.done", item)
     send(ws, {"type": "input_audio_buffer.commit"})  # the buffer is empty again
     expect_error(ws, "input_audio_buffer_commit_empty")
     send(ws, {"type": "input_audio_buffer.append", "audio": "not base64!"})
     expect_error(ws, "invalid_value")
 
 
-def test_response_cancel_when_idle(server: LocalRealtimeServer, connect: Connect) -> None:
-    ws = connect(server)
+@pytest.mark.parametrize("beta", [False, True])
+def test_response_cancel_when_idle(
+    server: LocalRealtimeServer, connect: Connect, beta: bool
+) -> None:
+    ws = connect(server, header=headers(beta))
     recv(ws)
     send(ws, {"type": "response.cancel", "event_id": "evt_cancel"})
-    assert expect_error(ws, "response_cancel_not_active")["event_id"] == "evt_cancel"
+    error = expect_error(ws, "response_cancel_not_active")
+    assert (error["type"], error["event_id"]) == ("invalid_request_error", "evt_cancel")
+    send(ws, {"type": "response.create"})
+    response_id = recv_until(ws, "rate_limits.updated")[0]["response"]["id"]
+    send(ws, {"type": "response.cancel", "event_id": "evt_late", "response_id": response_id})
+    error = expect_error(ws, "response_cancel_not_active")  # that response is over
+    assert (error["param"], error["event_id"]) == ("response_id", "evt_late")
 
 
 # Responses
@@ -635,8 +678,8 @@ def test_default_reply_echoes_or_greets(
     ws = connect(server)
     recv(ws)
     send(ws, {"type": "response.create"})
-    events = recv_until(ws, "response.output_text.done")
-    greeting = events[-1]["text"]
+    events = recv_until(ws, "rate_limits.updated")  # a response is active until its done
+    greeting = next(e for e in events if e["type"] == "response.output_text.done")["text"]
     assert greeting
     assert len([e for e in events if e["type"] == "response.output_text.delta"]) == len(greeting)
     send(ws, user_message("ping"))
@@ -653,6 +696,301 @@ def test_out_of_band_response_leaves_the_conversation_alone(
     events = recv_until(ws, "rate_limits.updated")
     assert not [e for e in events if e["type"].startswith("conversation.")]
     assert events[0]["response"]["conversation_id"] is None
+
+
+# Responses in progress (streamed on the connection's response thread)
+
+SLOW_REPLY = "one two three four five six"
+
+
+@pytest.fixture
+def slow_server(make_server: Callable[..., LocalRealtimeServer]) -> LocalRealtimeServer:
+    """Six deltas 50 ms apart: after the first one, a test has 250 ms to act."""
+    return make_server(reply=SLOW_REPLY, delta_chunks=6, delta_interval=0.05)
+
+
+def start_response(ws: websocket.WebSocket, beta: bool, **params: Any) -> list[Event]:
+    """Send response.create; return its events up to and including the first delta."""
+    send(ws, {"type": "response.create", **({"response": params} if params else {})})
+    return recv_until(ws, delta_type(beta))
+
+
+def check_against_openai(events: list[Event], beta: bool) -> None:
+    """Every server event validates against the openai package's models of its dialect."""
+    from openai.types.beta.realtime import RealtimeServerEvent as BetaServerEvent
+    from openai.types.realtime import RealtimeServerEvent as GAServerEvent
+    from pydantic import TypeAdapter
+
+    adapter: TypeAdapter[Any] = TypeAdapter(BetaServerEvent if beta else GAServerEvent)
+    for event in events:
+        adapter.validate_python(event)
+
+
+@pytest.mark.parametrize(("beta", "out_of_band"), [(False, False), (True, False), (False, True)])
+def test_response_create_while_one_is_active_is_refused(
+    slow_server: LocalRealtimeServer, connect: Connect, beta: bool, out_of_band: bool
+) -> None:
+    ws = connect(slow_server, header=headers(beta))
+    recv(ws)
+    # An out-of-band response counts like any other (one active response per connection).
+    params = {"conversation": "none"} if out_of_band else {}
+    events = start_response(ws, beta, **params)
+    response_id = events[0]["response"]["id"]
+    send(ws, {"type": "response.create", "event_id": "evt_second"})
+    send(ws, {"type": "input_audio_buffer.clear", "event_id": "evt_clear"})
+    events += recv_until(ws, "rate_limits.updated")
+    types = [e["type"] for e in events]
+    (refusal,) = [e["error"] for e in events if e["type"] == "error"]
+    assert refusal["type"] == "invalid_request_error"
+    assert refusal["code"] == "conversation_already_has_active_response"
+    assert refusal["event_id"] == "evt_second"
+    assert response_id in refusal["message"]
+    # Answered while the first response streams, which goes on to the end.
+    assert types.index("error") < types.index("input_audio_buffer.cleared") < len(types) - 2
+    assert types.count("response.created") == 1
+    assert types.count(delta_type(beta)) == 6
+    done = events[-2]["response"]
+    assert (done["id"], done["status"], done["status_details"]) == (response_id, "completed", None)
+    assert next(e for e in events if e["type"] == text_done_type(beta))["text"] == SLOW_REPLY
+    assert [e.get("event_id") for e in slow_server.connections[0].received] == [
+        None,
+        "evt_second",
+        "evt_clear",
+    ]
+    check_against_openai(events, beta)
+    send(ws, {"type": "response.create"})  # once response.done is out, a new one may start
+    assert recv_until(ws, "rate_limits.updated")[-2]["response"]["status"] == "completed"
+
+
+@pytest.mark.parametrize(("beta", "by_id"), [(False, False), (False, True), (True, True)])
+def test_response_cancel_mid_stream(
+    slow_server: LocalRealtimeServer, connect: Connect, beta: bool, by_id: bool
+) -> None:
+    ws = connect(slow_server, header=headers(beta))
+    recv(ws)
+    send(ws, user_message("count for me"))
+    recv_until(ws, item_done_type(beta))
+    events = start_response(ws, beta)
+    response_id = events[0]["response"]["id"]
+    send(ws, {"type": "response.cancel", **({"response_id": response_id} if by_id else {})})
+    events += recv_until(ws, "rate_limits.updated")
+    types = [e["type"] for e in events]
+    assert "error" not in types
+    deltas = [e["delta"] for e in events if e["type"] == delta_type(beta)]
+    assert 1 <= len(deltas) < 6
+    partial = "".join(deltas)
+    assert SLOW_REPLY.startswith(partial)
+    expected_tail = [
+        text_done_type(beta),
+        "response.content_part.done",
+        "response.output_item.done",
+        *([] if beta else ["conversation.item.done"]),
+        "response.done",
+        "rate_limits.updated",
+    ]
+    assert types[-len(expected_tail) :] == expected_tail
+    by_type = {e["type"]: e for e in events}
+    assert by_type[text_done_type(beta)]["text"] == partial
+    assert by_type["response.content_part.done"]["part"]["text"] == partial
+    item = by_type["response.output_item.done"]["item"]
+    assert item["status"] == "incomplete"
+    assert item["content"][0]["text"] == partial
+    if not beta:
+        assert by_type["conversation.item.done"]["item"] == item
+    done = by_type["response.done"]["response"]
+    assert (done["id"], done["status"]) == (response_id, "cancelled")
+    assert done["status_details"] == {"type": "cancelled", "reason": "client_cancelled"}
+    assert done["output"] == [item]
+    check_against_openai(events, beta)
+    # The partial answer stays in the conversation.
+    send(ws, {"type": "conversation.item.retrieve", "item_id": item["id"]})
+    assert recv(ws)["item"] == item
+    send(ws, {"type": "response.cancel", "event_id": "evt_again"})
+    assert expect_error(ws, "response_cancel_not_active")["event_id"] == "evt_again"
+
+
+@pytest.mark.parametrize("beta", [False, True])
+def test_response_cancel_naming_another_response(
+    slow_server: LocalRealtimeServer, connect: Connect, beta: bool
+) -> None:
+    ws = connect(slow_server, header=headers(beta))
+    recv(ws)
+    events = start_response(ws, beta)
+    send(ws, {"type": "response.cancel", "event_id": "evt_other", "response_id": "resp_other"})
+    events += recv_until(ws, "rate_limits.updated")
+    (error,) = [e["error"] for e in events if e["type"] == "error"]
+    assert (error["code"], error["param"], error["event_id"]) == (
+        "invalid_value",
+        "response_id",
+        "evt_other",
+    )
+    assert "resp_other" in error["message"]
+    assert events[-2]["response"]["status"] == "completed"  # the active one went on
+
+
+@pytest.mark.parametrize("beta", [False, True])
+def test_output_audio_buffer_clear(
+    slow_server: LocalRealtimeServer, connect: Connect, beta: bool
+) -> None:
+    ws = connect(slow_server, header=headers(beta))
+    recv(ws)
+    send(ws, {"type": "output_audio_buffer.clear"})
+    assert recv(ws) == {
+        "type": "output_audio_buffer.cleared",
+        "event_id": ANY_STR,
+        "response_id": None,  # no response yet
+    }
+    events = start_response(ws, beta)
+    response_id = events[0]["response"]["id"]
+    send(ws, {"type": "output_audio_buffer.clear"})
+    events = recv_until(ws, "rate_limits.updated")
+    cleared = next(e for e in events if e["type"] == "output_audio_buffer.cleared")
+    assert cleared["response_id"] == response_id
+    assert events.index(cleared) < len(events) - 2  # before response.done
+    assert events[-2]["response"]["status"] == "completed"  # clearing audio cancels nothing
+    send(ws, {"type": "output_audio_buffer.clear"})
+    assert recv(ws)["response_id"] == response_id  # the last response's audio
+
+
+class _AnyStr:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+ANY_STR: Any = _AnyStr()
+
+
+@pytest.mark.parametrize("beta", [False, True])
+def test_unknown_item_ids_are_invalid_values(
+    server: LocalRealtimeServer, connect: Connect, beta: bool
+) -> None:
+    ws = connect(server, header=headers(beta))
+    recv(ws)
+    for kind, extra in [
+        ("conversation.item.delete", {}),
+        ("conversation.item.retrieve", {}),
+        ("conversation.item.truncate", {"content_index": 0, "audio_end_ms": 0}),
+    ]:
+        send(ws, {"type": kind, "event_id": f"evt_{kind}", "item_id": "item_nope", **extra})
+        error = expect_error(ws, "invalid_value")
+        assert (error["param"], error["event_id"]) == ("item_id", f"evt_{kind}")
+        assert "item_nope" in error["message"]
+
+
+BETA_TRANSCRIPTION_UPDATE = {  # the beta specification's example of the event
+    "input_audio_format": "pcm16",
+    "input_audio_transcription": {"model": "gpt-4o-transcribe", "prompt": "", "language": ""},
+    "turn_detection": {
+        "type": "server_vad",
+        "threshold": 0.5,
+        "prefix_padding_ms": 300,
+        "silence_duration_ms": 500,
+        "create_response": True,
+    },
+    "input_audio_noise_reduction": {"type": "near_field"},
+    "include": ["item.input_audio_transcription.logprobs"],
+}
+
+
+def test_beta_transcription_session_update(server: LocalRealtimeServer, connect: Connect) -> None:
+    ws = connect(server, header=headers(True))
+    recv(ws)
+    send(ws, {"type": "transcription_session.update", "session": BETA_TRANSCRIPTION_UPDATE})
+    updated = recv(ws)
+    assert updated["type"] == "transcription_session.updated"
+    session = updated["session"]
+    assert session == {**BETA_TRANSCRIPTION_UPDATE, "id": ANY_STR, "object": ANY_STR}
+    assert session["id"].startswith("sess_")
+    assert session["object"] == "realtime.transcription_session"
+    send(
+        ws, {"type": "transcription_session.update", "session": {"input_audio_format": "g711_ulaw"}}
+    )
+    again = recv(ws)["session"]
+    assert again == {**session, "input_audio_format": "g711_ulaw"}
+    # 100 ms of G.711 at 8 kHz is 800 bytes: the transcription format now applies.
+    send(ws, {"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(800)).decode()})
+    send(ws, {"type": "input_audio_buffer.commit"})
+    assert recv(ws)["type"] == "input_audio_buffer.committed"
+    recv(ws)
+    send(ws, {"type": "transcription_session.update", "session": {"voice": "alloy"}})
+    assert expect_error(ws, "unknown_parameter")["param"] == "session.voice"
+
+
+def test_ga_session_update_to_transcription(server: LocalRealtimeServer, connect: Connect) -> None:
+    from openai.types.realtime import SessionUpdatedEvent
+
+    ws = connect(server)
+    created = recv(ws)["session"]
+    transcription = {"model": "gpt-4o-transcribe", "language": "en", "prompt": ""}
+    send(
+        ws,
+        {
+            "type": "session.update",
+            "session": {
+                "type": "transcription",
+                "audio": {"input": {"transcription": transcription}},
+                "include": ["item.input_audio_transcription.logprobs"],
+            },
+        },
+    )
+    updated = recv(ws)
+    SessionUpdatedEvent.model_validate(updated)
+    session = updated["session"]
+    assert set(session) == {"type", "object", "id", "expires_at", "audio", "include"}
+    assert (session["type"], session["object"]) == (
+        "transcription",
+        "realtime.transcription_session",
+    )
+    assert (session["id"], session["expires_at"]) == (created["id"], created["expires_at"])
+    assert session["audio"]["input"] == {
+        **{k: v for k, v in created["audio"]["input"].items() if k != "transcription"},
+        "transcription": transcription,
+    }
+    assert session["include"] == ["item.input_audio_transcription.logprobs"]
+    send(ws, {"type": "session.update", "session": {"type": "transcription", "instructions": "x"}})
+    assert expect_error(ws, "unknown_parameter")["param"] == "session.instructions"
+    send(ws, {"type": "session.update", "session": {"type": "realtime"}})
+    assert expect_error(ws, "invalid_value")["param"] == "session.type"
+    send(ws, {"type": "session.update", "session": {"type": "transcription", "include": []}})
+    assert recv(ws)["session"] == {**session, "include": []}
+
+
+def test_response_thread_ends_with_its_connection(
+    make_server: Callable[..., LocalRealtimeServer], connect: Connect
+) -> None:
+    server = make_server(reply="x" * 40, delta_chunks=40, delta_interval=0.1)  # 4 s long
+    ws = connect(server)
+    recv(ws)
+    start_response(ws, beta=False)
+    (worker,) = [t for t in threading.enumerate() if t.name.endswith("local-server-response")]
+    ws.close(timeout=1)
+    worker.join(2)
+    assert not worker.is_alive()
+    second = connect(server)  # the server serves on
+    assert recv(second)["type"] == "session.created"
+
+
+def test_stop_mid_response_joins_the_response_thread() -> None:
+    before = set(threading.enumerate())
+    server = LocalRealtimeServer(
+        api_key=KEY, reply="x" * 40, delta_chunks=40, delta_interval=0.1
+    ).start()
+    ws = websocket.create_connection(f"{server.url}?model=gpt-realtime", header=BEARER, timeout=5)
+    recv(ws)
+    start_response(ws, beta=False)
+    assert any(t.name.endswith("local-server-response") for t in threading.enumerate())
+    closes: list[tuple[int, str]] = []
+    reader = threading.Thread(target=lambda: closes.append(read_close(ws)))
+    reader.start()
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 2
+    reader.join()
+    assert closes == [(1001, "")]
+    assert set(threading.enumerate()) - before == set()
+    ws.shutdown()
 
 
 # Invalid input
@@ -848,6 +1186,9 @@ def test_answer_pings_false_keeps_events_flowing(
 def test_argument_validation() -> None:
     with pytest.raises(ValueError, match="delta_chunks"):
         LocalRealtimeServer(delta_chunks=0)
+    for interval in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="delta_interval"):
+            LocalRealtimeServer(delta_interval=interval)
     server = LocalRealtimeServer()
     with pytest.raises(ValueError, match="close code"):
         server.close_connections(1005)

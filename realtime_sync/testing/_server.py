@@ -13,7 +13,12 @@ connection, like real servers):
 - ``invalid_event``: JSON that is not an object, has no string ``type``, or a binary frame;
 - ``invalid_value`` (``param`` ``"type"``): an unknown event type; also bad values elsewhere;
 - ``invalid_type``, ``missing_required_parameter``, ``unknown_parameter``: malformed fields;
-- ``input_audio_buffer_commit_empty``, ``response_cancel_not_active``: as real servers.
+- ``input_audio_buffer_commit_empty``, ``conversation_already_has_active_response``,
+  ``response_cancel_not_active``: as real servers (see :class:`LocalRealtimeServer`).
+
+Unknown item ids get ``invalid_value`` with the parameter named (the specification says only
+that the server answers with an error), and so does a ``response.cancel`` naming a response
+other than the active one.
 
 The ``error.event_id`` of an error names the client event that caused it (its own
 ``event_id``), or is ``null`` when that event had none.
@@ -37,7 +42,7 @@ import string
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 import attrs
@@ -469,10 +474,88 @@ class _ConnState:
         return self.status == 101 and self.ws.state is State.OPEN
 
 
+_GA_TRANSCRIPTION_FIELDS = frozenset({"type", "audio", "include"})
+_TRANSCRIPTION_SESSION_FIELDS = frozenset(
+    {
+        "client_secret",  # accepted, never echoed (it configures REST-minted keys)
+        "include",
+        "input_audio_format",
+        "input_audio_noise_reduction",
+        "input_audio_transcription",
+        "modalities",
+        "turn_detection",
+    }
+)
+_CANCELLED = {"type": "cancelled", "reason": "client_cancelled"}
+
+
+def _transcription_session() -> _JsonObject:
+    """A transcription session as ``transcription_session.updated`` shows it (beta shape)."""
+    return {
+        "id": _random_id("sess_"),
+        "object": "realtime.transcription_session",
+        "input_audio_format": "pcm16",
+        "input_audio_transcription": None,
+        "turn_detection": {
+            "type": "server_vad",
+            "threshold": 0.5,
+            "prefix_padding_ms": 300,
+            "silence_duration_ms": 500,
+        },
+        "input_audio_noise_reduction": None,
+        "include": None,
+    }
+
+
+def _ga_transcription_session(realtime: Mapping[str, Any]) -> _JsonObject:
+    """The GA transcription session a realtime session becomes (same id and expiry)."""
+    audio_input = (realtime.get("audio") or {}).get("input") or {}
+    return {
+        "type": "transcription",
+        "object": "realtime.transcription_session",
+        "id": realtime.get("id"),
+        "expires_at": realtime.get("expires_at"),
+        "audio": {
+            "input": {
+                name: copy.deepcopy(audio_input.get(name))
+                for name in ("format", "transcription", "noise_reduction", "turn_detection")
+            }
+        },
+        "include": None,
+    }
+
+
+@attrs.define(eq=False)
+class _Job:
+    """One response from ``response.create`` to ``response.done``; guarded by the session lock."""
+
+    response: _JsonObject  # the response object; its status changes when it ends
+    text: str  # the full answer
+    in_conversation: bool
+    source: list[_JsonObject]  # the prompt items, for the usage estimate
+    instructions: str | None
+    started: bool = False  # taken by the response thread
+    cancelled: bool = False  # response.cancel was accepted
+    # What was streamed so far: the finishing events describe exactly this.
+    item: _JsonObject | None = None
+    previous_id: str | None = None
+    part_added: bool = False
+    produced: str = ""
+
+    @property
+    def id(self) -> str:
+        response_id: str = self.response["id"]
+        return response_id
+
+
 class _Session:
     """Protocol state of one accepted connection: session, conversation, audio buffer.
 
-    Runs on that connection's handler thread only.
+    Client events are handled on the connection's handler thread, in arrival order;
+    responses stream on the connection's response thread (started on the first
+    ``response.create``). Both hold :attr:`lock` while they change state and send the
+    events that describe the change, so the client sees a consistent order; the response
+    thread releases it between steps and while it waits ``delta_interval``.
     """
 
     def __init__(
@@ -482,20 +565,28 @@ class _Session:
         session: _JsonObject,
         reply: Callable[[str], str],
         delta_chunks: int,
+        *,
+        delta_interval: float = 0.0,
+        register_thread: Callable[[threading.Thread], None] | None = None,
     ) -> None:
         self.ws = ws
         self.spec = spec
         self.session = session
         self.reply = reply
         self.delta_chunks = delta_chunks
+        self.delta_interval = delta_interval
+        self.register_thread = register_thread
         self.items: list[_JsonObject] = []
         self.audio_bytes = 0
         self.conversation_id = _random_id("conv_")
         self.last_response_id: str | None = None
-        self.transcription: _JsonObject = {
-            "id": _random_id("sess_"),
-            "object": "realtime.transcription_session",
-        }
+        self.transcription = _transcription_session()
+        self.transcribing = False  # a transcription_session.update was accepted
+        self.lock = threading.RLock()
+        self.wakeup = threading.Condition(self.lock)
+        self.active: _Job | None = None
+        self.closing = False
+        self.worker: threading.Thread | None = None
 
     # Sending
 
@@ -527,37 +618,45 @@ class _Session:
         client_event_id = event.get("event_id")
         if not isinstance(client_event_id, str):
             client_event_id = None
-        try:
-            kind = event.get("type")
-            if kind is None:
-                raise _ClientError("invalid_event", "The event has no 'type' field.")
-            if not isinstance(kind, str):
-                raise _ClientError("invalid_event", "The event's 'type' field must be a string.")
-            handler = _HANDLERS.get(kind)
-            if handler is None:
-                raise _ClientError(
-                    "invalid_value",
-                    f"Unknown event type {kind!r}. Supported client event types: "
-                    f"{', '.join(sorted(_HANDLERS))}.",
-                    param="type",
+        with self.lock:
+            try:
+                kind = event.get("type")
+                if kind is None:
+                    raise _ClientError("invalid_event", "The event has no 'type' field.")
+                if not isinstance(kind, str):
+                    raise _ClientError(
+                        "invalid_event", "The event's 'type' field must be a string."
+                    )
+                handler = _HANDLERS.get(kind)
+                if handler is None:
+                    raise _ClientError(
+                        "invalid_value",
+                        f"Unknown event type {kind!r}. Supported client event types: "
+                        f"{', '.join(sorted(_HANDLERS))}.",
+                        param="type",
+                    )
+                handler(self, event)
+            except _ClientError as error:
+                self.send_error(error, client_event_id)
+            except ConnectionClosed:
+                raise
+            except Exception:
+                # A failing reply callable or a bug here must not look like a dead server.
+                _log.exception(
+                    "local realtime server failed to handle a %r event", event.get("type")
                 )
-            handler(self, event)
-        except _ClientError as error:
-            self.send_error(error, client_event_id)
-        except ConnectionClosed:
-            raise
-        except Exception:
-            # A failing reply callable or a bug here must not look like a dead server.
-            _log.exception("local realtime server failed to handle a %r event", event.get("type"))
-            self.send_error(
-                _ClientError(
-                    None,  # real server_error events carry a null code
-                    "The local test server failed while handling this event; "
-                    "see the 'realtime_sync.testing' log.",
-                    kind="server_error",
-                ),
-                client_event_id,
-            )
+                self.send_error(_server_error(), client_event_id)
+
+    def close(self, timeout: float) -> None:
+        """Stop the response thread (no more events from it) and join it."""
+        # Set before taking the lock, which the response thread may hold while a send
+        # blocks; it reads the flag under the lock after every step and wait.
+        self.closing = True
+        with self.wakeup:
+            self.wakeup.notify_all()
+        worker = self.worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout)
 
     # Helpers
 
@@ -605,6 +704,9 @@ class _Session:
             self.send({"type": self.spec.item_done, "previous_item_id": previous_id, "item": item})
 
     def _bytes_per_ms(self) -> float:
+        if self.transcribing:
+            fmt = self.transcription.get("input_audio_format", "pcm16")
+            return 48.0 if fmt == "pcm16" else 8.0
         if self.spec.name == "ga":
             audio = self.session.get("audio") or {}
             fmt = ((audio.get("input") or {}).get("format") or {}).get("type", "audio/pcm")
@@ -616,28 +718,28 @@ class _Session:
     def on_session_update(self, event: _JsonObject) -> None:
         # Copied: the session must not share objects with the recorded client event.
         update = copy.deepcopy(self._object(event, "session", required=True))
+        target, fields = self.session, self.spec.session_fields
+        if self.spec.name == "ga":
+            target = self._ga_update_target(update)
+            if target.get("type") == "transcription":
+                fields = _GA_TRANSCRIPTION_FIELDS
+                audio = update.get("audio")
+                if isinstance(audio, dict) and set(audio) - {"input"}:
+                    name = sorted(set(audio) - {"input"})[0]
+                    raise _ClientError(
+                        "unknown_parameter",
+                        f"Unknown parameter: 'session.audio.{name}' (transcription session).",
+                        param=f"session.audio.{name}",
+                    )
         for name in update:
-            if name not in self.spec.session_fields:
+            if name not in fields:
                 raise _ClientError(
                     "unknown_parameter",
                     f"Unknown parameter: 'session.{name}'.",
                     param=f"session.{name}",
                 )
-        if self.spec.name == "ga":
-            if "type" not in update:
-                raise _ClientError(
-                    "missing_required_parameter",
-                    "Missing required parameter: 'session.type'.",
-                    param="session.type",
-                )
-            if update["type"] != "realtime":
-                raise _ClientError(
-                    "invalid_value",
-                    f"This is a realtime session; 'session.type' cannot be {update['type']!r}.",
-                    param="session.type",
-                )
         for name, value in update.items():
-            current = self.session.get(name)
+            current = target.get(name)
             if name == "audio" and isinstance(value, dict) and isinstance(current, dict):
                 # GA nests audio settings; merge input/output one level deeper.
                 for direction, settings in value.items():
@@ -647,11 +749,49 @@ class _Session:
                     else:
                         current[direction] = settings
             else:
-                self.session[name] = value
+                target[name] = value
+        self.session = target
         self.send({"type": "session.updated", "session": self.session})
 
+    def _ga_update_target(self, update: Mapping[str, Any]) -> _JsonObject:
+        """The session a GA ``session.update`` applies to (a new one when the type changes)."""
+        if "type" not in update:
+            raise _ClientError(
+                "missing_required_parameter",
+                "Missing required parameter: 'session.type'.",
+                param="session.type",
+            )
+        wanted, current = update["type"], self.session.get("type")
+        if wanted not in {"realtime", "transcription"}:
+            raise _ClientError(
+                "invalid_value",
+                f"Invalid value for 'session.type': {wanted!r}; expected 'realtime' or "
+                "'transcription'.",
+                param="session.type",
+            )
+        if wanted == current:
+            return self.session
+        if current == "transcription":
+            raise _ClientError(
+                "invalid_value",
+                "This is a transcription session; 'session.type' cannot change back to "
+                f"{wanted!r}.",
+                param="session.type",
+            )
+        return _ga_transcription_session(self.session)
+
     def on_transcription_session_update(self, event: _JsonObject) -> None:
-        self.transcription.update(copy.deepcopy(self._object(event, "session", required=True)))
+        update = copy.deepcopy(self._object(event, "session", required=True))
+        for name in update:
+            if name not in _TRANSCRIPTION_SESSION_FIELDS:
+                raise _ClientError(
+                    "unknown_parameter",
+                    f"Unknown parameter: 'session.{name}'.",
+                    param=f"session.{name}",
+                )
+        update.pop("client_secret", None)
+        self.transcription.update(update)
+        self.transcribing = True
         self.send({"type": "transcription_session.updated", "session": self.transcription})
 
     # Handlers: conversation
@@ -768,40 +908,81 @@ class _Session:
         self.send({"type": "input_audio_buffer.cleared"})
 
     def on_output_audio_clear(self, _event: _JsonObject) -> None:
-        self.send({"type": "output_audio_buffer.cleared", "response_id": self.last_response_id})
+        # The active response's audio, else the last response's (it may still be playing).
+        response_id = self.active.id if self.active is not None else self.last_response_id
+        self.send({"type": "output_audio_buffer.cleared", "response_id": response_id})
 
     # Handlers: responses
 
-    def on_response_cancel(self, _event: _JsonObject) -> None:
-        # Responses are streamed to completion before the next client event is read, so
-        # there is never one to cancel.
-        raise _ClientError("response_cancel_not_active", "There is no active response to cancel.")
+    def on_response_cancel(self, event: _JsonObject) -> None:
+        response_id = event.get("response_id")
+        if response_id is not None and not isinstance(response_id, str):
+            raise _ClientError(
+                "invalid_type", "'response_id' must be a string.", param="response_id"
+            )
+        job = self.active
+        if job is None or job.cancelled:
+            raise _ClientError(
+                "response_cancel_not_active",
+                "There is no active response to cancel."
+                if response_id is None
+                else f"Response '{response_id}' is not active; there is nothing to cancel.",
+                param=None if response_id is None else "response_id",
+            )
+        if response_id is not None and response_id != job.id:
+            raise _ClientError(
+                "invalid_value",
+                f"Cannot cancel response '{response_id}': the active response is '{job.id}'.",
+                param="response_id",
+            )
+        # Nothing is sent here: the response thread ends the response with the done
+        # events of what it produced, a cancelled response.done and rate_limits.updated.
+        job.cancelled = True
+        self.wakeup.notify_all()
 
     def on_response_create(self, event: _JsonObject) -> None:
         params = self._object(event, "response", required=False)
-        in_conversation = params.get("conversation", "auto") != "none"
-        source = self._response_input(params["input"]) if "input" in params else self.items
+        if self.active is not None:
+            raise _ClientError(
+                "conversation_already_has_active_response",
+                f"Conversation already has an active response in progress: {self.active.id}. "
+                "Wait for its response.done before creating another one.",
+            )
+        conversation = params.get("conversation", "auto")
+        if conversation is not None and not isinstance(conversation, str):
+            raise _ClientError(
+                "invalid_type",
+                "'response.conversation' must be 'auto' or 'none'.",
+                param="response.conversation",
+            )
+        instructions = params.get("instructions")
+        if instructions is not None and not isinstance(instructions, str):
+            raise _ClientError(
+                "invalid_type",
+                "'response.instructions' must be a string.",
+                param="response.instructions",
+            )
+        in_conversation = conversation != "none"
+        source = self._response_input(params["input"]) if "input" in params else list(self.items)
         text = self.reply(_last_user_text(source))
         response_id = _random_id("resp_")
-        response = self._response_object(response_id, params, in_conversation)
-        self.send({"type": "response.created", "response": response})
-        # One entry per output item; audio or function-call outputs would add streams here.
-        output = [self._stream_text_message(response_id, 0, text, in_conversation)]
-        response["status"] = "completed"
-        response["output"] = output
-        response["usage"] = self._usage(source, text)
-        self.send({"type": "response.done", "response": response})
-        self.last_response_id = response_id
-        # Real servers report rate limits after every response.done.
-        self.send(
-            {
-                "type": "rate_limits.updated",
-                "rate_limits": [
-                    {"name": "requests", "limit": 5000, "remaining": 4999, "reset_seconds": 0.012},
-                    {"name": "tokens", "limit": 40000, "remaining": 39000, "reset_seconds": 1.5},
-                ],
-            }
+        self.active = _Job(
+            response=self._response_object(response_id, params, in_conversation),
+            text=text,
+            in_conversation=in_conversation,
+            source=copy.deepcopy(source),
+            instructions=instructions,
         )
+        if self.worker is None:
+            self.worker = threading.Thread(
+                target=self._run_responses,
+                name="realtime_sync-local-server-response",
+                daemon=True,
+            )
+            if self.register_thread is not None:
+                self.register_thread(self.worker)
+            self.worker.start()
+        self.wakeup.notify_all()
 
     def _response_input(self, value: object) -> list[_JsonObject]:
         if not isinstance(value, list):
@@ -861,10 +1042,69 @@ class _Session:
             }
         return {**common, **specific, "usage": None, "metadata": params.get("metadata")}
 
-    def _stream_text_message(
-        self, response_id: str, output_index: int, text: str, in_conversation: bool
-    ) -> _JsonObject:
-        """Stream one assistant text message; return the finished item."""
+    # The response thread
+
+    def _run_responses(self) -> None:
+        """Stream each accepted response, one at a time, until the connection ends."""
+        while True:
+            with self.wakeup:
+                while not self.closing and (self.active is None or self.active.started):
+                    self.wakeup.wait()
+                if self.closing:
+                    return
+                job = self.active
+                assert job is not None
+                job.started = True
+            try:
+                self._stream(job)
+            except ConnectionClosed:
+                return  # the handler thread sees the close too and ends the session
+            except Exception:
+                _log.exception("local realtime server failed while streaming a response")
+                with self.lock:
+                    if self.active is job:
+                        self.active = None
+                    with contextlib.suppress(ConnectionClosed):
+                        self.send_error(_server_error(), None)
+
+    def _stream(self, job: _Job) -> None:
+        """Send one response's events; stop early on cancel, silently on close."""
+        with self.lock:
+            if self.closing:
+                return
+            self.send({"type": "response.created", "response": job.response})
+        steps = self._text_message_steps(job, 0)
+        while True:
+            with self.lock:
+                if self.closing:
+                    return
+                if job.cancelled:
+                    break
+                delay = next(steps, None)  # runs one step, with the lock held
+                if delay is None:
+                    break
+                if delay > 0:
+                    # Releases the lock while it waits; a cancel or a close wakes it.
+                    self.wakeup.wait_for(lambda: job.cancelled or self.closing, delay)
+        with self.lock:
+            if not self.closing:
+                self._finish(job, 0)
+
+    def _where(self, job: _Job, output_index: int) -> _JsonObject:
+        assert job.item is not None
+        return {
+            "response_id": job.id,
+            "item_id": job.item["id"],
+            "output_index": output_index,
+            "content_index": 0,
+        }
+
+    def _text_message_steps(self, job: _Job, output_index: int) -> Iterator[float]:
+        """Stream one assistant text message up to its last delta.
+
+        Each step sends its events and then yields how long to wait before the next one.
+        :meth:`_finish` sends the closing events of whatever was streamed.
+        """
         item: _JsonObject = {
             "id": _random_id("item_"),
             "object": "realtime.item",
@@ -873,55 +1113,87 @@ class _Session:
             "role": "assistant",
             "content": [],
         }
+        job.item = item
         self.send(
             {
                 "type": "response.output_item.added",
-                "response_id": response_id,
+                "response_id": job.id,
                 "output_index": output_index,
                 "item": item,
             }
         )
-        previous_id = self._insert(item, len(self.items)) if in_conversation else None
-        if in_conversation:
-            self.send({"type": self.spec.item_added, "previous_item_id": previous_id, "item": item})
-        where = {
-            "response_id": response_id,
-            "item_id": item["id"],
-            "output_index": output_index,
-            "content_index": 0,
-        }
+        if job.in_conversation:
+            job.previous_id = self._insert(item, len(self.items))
+            self.send(
+                {"type": self.spec.item_added, "previous_item_id": job.previous_id, "item": item}
+            )
+        yield 0.0
+        where = self._where(job, output_index)
         self.send(
             {"type": "response.content_part.added", **where, "part": {"type": "text", "text": ""}}
         )
-        for piece in _split_text(text, self.delta_chunks):
+        job.part_added = True
+        for piece in _split_text(job.text, self.delta_chunks):
+            yield self.delta_interval
             delta: _JsonObject = {"type": self.spec.text_delta, **where, "delta": piece}
             if self.spec.name == "ga":
                 # GA servers pad deltas with random characters against length side channels.
                 delta["obfuscation"] = _random_id("", _rng.randint(2, 12))
             self.send(delta)
-        self.send({"type": self.spec.text_done, **where, "text": text})
-        self.send(
-            {"type": "response.content_part.done", **where, "part": {"type": "text", "text": text}}
-        )
-        item["status"] = "completed"
-        item["content"] = [{"type": self.spec.text_content_type, "text": text}]
+            job.produced += piece
+
+    def _finish(self, job: _Job, output_index: int) -> None:
+        """Close what was streamed, then send ``response.done`` and ``rate_limits.updated``."""
+        cancelled = job.cancelled
+        item = job.item
+        if item is not None:
+            if job.part_added:
+                where = self._where(job, output_index)
+                part = {"type": "text", "text": job.produced}
+                self.send({"type": self.spec.text_done, **where, "text": job.produced})
+                self.send({"type": "response.content_part.done", **where, "part": part})
+                item["content"] = [{"type": self.spec.text_content_type, "text": job.produced}]
+            item["status"] = "incomplete" if cancelled else "completed"
+            self.send(
+                {
+                    "type": "response.output_item.done",
+                    "response_id": job.id,
+                    "output_index": output_index,
+                    "item": item,
+                }
+            )
+            if job.in_conversation and self.spec.item_done is not None:
+                self.send(
+                    {"type": self.spec.item_done, "previous_item_id": job.previous_id, "item": item}
+                )
+        response = job.response
+        response["status"] = "cancelled" if cancelled else "completed"
+        response["status_details"] = dict(_CANCELLED) if cancelled else None
+        response["output"] = [] if item is None else [item]
+        response["usage"] = self._usage(job.source, job.produced, job.instructions)
+        # The response ends before response.done goes out: a client that saw it may
+        # create the next one at once.
+        self.active = None
+        self.last_response_id = job.id
+        self.send({"type": "response.done", "response": response})
+        # Real servers report rate limits after every response.done.
         self.send(
             {
-                "type": "response.output_item.done",
-                "response_id": response_id,
-                "output_index": output_index,
-                "item": item,
+                "type": "rate_limits.updated",
+                "rate_limits": [
+                    {"name": "requests", "limit": 5000, "remaining": 4999, "reset_seconds": 0.012},
+                    {"name": "tokens", "limit": 40000, "remaining": 39000, "reset_seconds": 1.5},
+                ],
             }
         )
-        if in_conversation and self.spec.item_done is not None:
-            self.send({"type": self.spec.item_done, "previous_item_id": previous_id, "item": item})
-        return item
 
-    def _usage(self, source: Iterable[Mapping[str, Any]], text: str) -> _JsonObject:
-        instructions = self.session.get("instructions")
-        prompt = " ".join(_item_text(item) for item in source)
-        if isinstance(instructions, str):
-            prompt += instructions
+    def _usage(
+        self, source: Iterable[Mapping[str, Any]], text: str, instructions: str | None
+    ) -> _JsonObject:
+        if instructions is None:
+            session_instructions = self.session.get("instructions")
+            instructions = session_instructions if isinstance(session_instructions, str) else ""
+        prompt = " ".join(_item_text(item) for item in source) + instructions
         input_tokens, output_tokens = _estimate_tokens(prompt), _estimate_tokens(text)
         cached: _JsonObject = {"text_tokens": 0, "audio_tokens": 0}
         input_details: _JsonObject = {
@@ -939,6 +1211,16 @@ class _Session:
             "input_token_details": input_details,
             "output_token_details": {"text_tokens": output_tokens, "audio_tokens": 0},
         }
+
+
+def _server_error() -> _ClientError:
+    # Real server_error events carry a null code.
+    return _ClientError(
+        None,
+        "The local test server failed while handling this event; "
+        "see the 'realtime_sync.testing' log.",
+        kind="server_error",
+    )
 
 
 # One handler per client event type (the same 12 names in both dialects); add a row to
@@ -1039,17 +1321,60 @@ class LocalRealtimeServer:
     Endpoints: ``/v1/realtime?model=...`` (OpenAI), ``/openai/v1/realtime?model=...``
     (Azure GA) and ``/openai/realtime?api-version=...&deployment=...`` (Azure legacy,
     beta dialect); anything else gets HTTP 404. Every connection starts with
-    ``session.created``; ``session.update``, ``conversation.item.*``,
-    ``input_audio_buffer.*``, ``response.create`` / ``response.cancel`` and
-    ``transcription_session.update`` are answered as a real server would, with a text answer
-    for every response (whatever the session's modalities). Test controls
-    (:meth:`reject_handshake`, :meth:`fail_after_accept`, :meth:`push`,
-    :meth:`drop_connections`, :meth:`close_connections`, :meth:`answer_pings`) are
-    thread-safe.
+    ``session.created``. Every client event type of both dialects is answered as a real
+    server would: ``session.update``, ``transcription_session.update``,
+    ``conversation.item.create`` / ``delete`` / ``retrieve`` / ``truncate``,
+    ``input_audio_buffer.append`` / ``commit`` / ``clear``, ``output_audio_buffer.clear``,
+    ``response.create`` and ``response.cancel``. Test controls (:meth:`reject_handshake`,
+    :meth:`fail_after_accept`, :meth:`push`, :meth:`drop_connections`,
+    :meth:`close_connections`, :meth:`answer_pings`) are thread-safe.
 
-    The ``reply`` callable runs on the connection's handler thread; it must not call
-    :meth:`stop`. If it raises, the client gets a ``server_error`` event instead of a
-    response.
+    **Responses** stream a text answer (whatever the session's modalities) on a response
+    thread of their connection, ``delta_chunks`` deltas ``delta_interval`` seconds apart,
+    while the connection goes on reading and answering client events in arrival order. A
+    response is active from its ``response.create`` until its ``response.done``; then
+    ``rate_limits.updated`` follows. While one is active:
+
+    - another ``response.create`` gets an ``error`` with code
+      ``conversation_already_has_active_response`` (naming the active response; the active
+      one goes on). Out-of-band responses (``response.conversation == "none"``) count like
+      any other: a connection has at most one active response (real servers allow
+      out-of-band responses in parallel with the conversation's);
+    - ``response.cancel`` (with no ``response_id``, or the active one's) stops the stream:
+      the done events of what was produced (``response.output_text.done`` /
+      ``response.text.done``, ``response.content_part.done``,
+      ``response.output_item.done`` with item status ``incomplete``, and in GA
+      ``conversation.item.done``), then ``response.done`` with status ``cancelled`` and
+      ``status_details`` ``{"type": "cancelled", "reason": "client_cancelled"}``, then
+      ``rate_limits.updated``. The partial item stays in the conversation. A cancel naming
+      another response gets ``invalid_value`` (param ``response_id``); a cancel with no
+      active response (or one already cancelled) gets ``response_cancel_not_active``;
+    - ``output_audio_buffer.clear`` gets ``output_audio_buffer.cleared`` with the active
+      response's id (when idle: the last response's id, or ``null`` before any).
+
+    ``response.create`` honours ``response.metadata`` (echoed in the response),
+    ``response.conversation == "none"`` (no conversation events, ``conversation_id``
+    ``null``), ``response.input`` (items and item references: the prompt instead
+    of the conversation) and ``response.instructions`` (only in the usage estimate).
+
+    **Transcription sessions**: a GA ``session.update`` whose session has ``type:
+    "transcription"`` turns the session into a transcription session (same id; fields
+    ``type``, ``audio.input`` and ``include``) and answers ``session.updated`` with it; it
+    cannot turn back. ``transcription_session.update`` (beta, also accepted on GA
+    connections) answers ``transcription_session.updated`` with a transcription session
+    shaped like the beta specification's (``id``, ``object``, ``input_audio_format``,
+    ``input_audio_transcription``, ``turn_detection``, ``input_audio_noise_reduction``,
+    ``include``), whose ``input_audio_format`` then applies to commits. Neither restricts
+    which other events the connection may send.
+
+    Unknown item ids in ``conversation.item.delete`` / ``retrieve`` / ``truncate`` (and in
+    ``previous_item_id`` or ``item_reference``) get ``invalid_value`` with the parameter
+    named; the specification only says "an error".
+
+    The ``reply`` callable runs on the connection's handler thread when the
+    ``response.create`` arrives; it must not call :meth:`stop`. If it raises, the client
+    gets a ``server_error`` event instead of a response. A connection's response thread
+    ends with the connection; :meth:`stop` joins it.
     """
 
     def __init__(
@@ -1060,6 +1385,7 @@ class LocalRealtimeServer:
         port: int = 0,
         reply: str | Callable[[str], str] | None = None,
         delta_chunks: int = 4,
+        delta_interval: float = 0.0,
         emulate_beta_shutdown: bool = False,
         session_lifetime: float | None = None,
     ) -> None:
@@ -1075,6 +1401,10 @@ class LocalRealtimeServer:
                 By default the server answers ``"You said: <text>"``, or a greeting.
             delta_chunks: How many text delta events a response streams (fewer when the
                 text is shorter than that many characters; at least one).
+            delta_interval: Seconds the response thread waits before each text delta
+                (0, the default, streams as fast as the socket allows). Set it, e.g. to
+                0.05, to act while a response is in progress: send ``response.cancel`` or
+                a second ``response.create`` after the first delta arrives.
             emulate_beta_shutdown: Answer beta-dialect connections on ``/v1/realtime``
                 with the ``beta_api_shape_disabled`` error and close code 4000, as
                 api.openai.com does since May 2026.
@@ -1083,6 +1413,8 @@ class LocalRealtimeServer:
         """
         if delta_chunks < 1:
             raise ValueError("delta_chunks must be at least 1")
+        if not (math.isfinite(delta_interval) and delta_interval >= 0):
+            raise ValueError("delta_interval must be a finite number of seconds, 0 or more")
         if session_lifetime is not None and session_lifetime <= 0:
             raise ValueError("session_lifetime must be positive")
         self._api_key = api_key
@@ -1090,6 +1422,7 @@ class LocalRealtimeServer:
         self._port = port
         self._reply = reply
         self._delta_chunks = delta_chunks
+        self._delta_interval = delta_interval
         self._emulate_beta_shutdown = emulate_beta_shutdown
         self._session_lifetime = session_lifetime
 
@@ -1099,6 +1432,7 @@ class LocalRealtimeServer:
         self._states: dict[ServerConnection, _ConnState] = {}
         self._tracked: list[tuple[ServerConnection, threading.Thread]] = []
         self._closers: list[threading.Thread] = []
+        self._workers: list[threading.Thread] = []  # response threads
         self._reject: _Fault[_Rejection] | None = None
         self._fail: _Fault[_Failure] | None = None
         self._pongs = threading.Event()
@@ -1189,6 +1523,7 @@ class LocalRealtimeServer:
             serve_thread.join(_JOIN_TIMEOUT)
         with self._cond:
             threads = [thread for _, thread in self._tracked] + self._closers + closers
+            threads += self._workers
             for ws, _ in self._tracked:
                 threads.append(ws.recv_events_thread)
                 if ws.keepalive_thread is not None:
@@ -1438,6 +1773,10 @@ class LocalRealtimeServer:
         with self._cond:
             self._tracked.append((ws, threading.current_thread()))
 
+    def _register_worker(self, thread: threading.Thread) -> None:
+        with self._cond:
+            self._workers.append(thread)
+
     def _open_states(self) -> list[_ConnState]:
         with self._cond:
             return [s for s in self._states.values() if s.established and s.is_open()]
@@ -1577,7 +1916,13 @@ class LocalRealtimeServer:
         expires_at = int(time.time() + math.ceil(lifetime or _SESSION_SECONDS))
         factory = _beta_session if spec is _BETA else _ga_session
         session = _Session(
-            ws, spec, factory(model, expires_at), self._reply_text, self._delta_chunks
+            ws,
+            spec,
+            factory(model, expires_at),
+            self._reply_text,
+            self._delta_chunks,
+            delta_interval=self._delta_interval,
+            register_thread=self._register_worker,
         )
         _log.info(
             "local realtime server: %s connection on %s (auth: %s)",
@@ -1600,6 +1945,7 @@ class LocalRealtimeServer:
             pass  # the client left; nothing more to do
         finally:
             self._establish(state)  # never leave wait_for_connections() hanging
+            session.close(_JOIN_TIMEOUT)  # no response thread outlives its connection
 
     def _serve_session(self, state: _ConnState, session: _Session, lifetime: float | None) -> None:
         deadline = None if lifetime is None else time.monotonic() + lifetime
@@ -1611,6 +1957,7 @@ class LocalRealtimeServer:
                     raise TimeoutError
                 message = state.ws.recv(timeout)
             except TimeoutError:
+                session.close(_CLOSE_TIMEOUT)  # a response in progress ends with the session
                 error = {
                     "type": "invalid_request_error",
                     "code": "session_expired",
