@@ -60,29 +60,21 @@ def _demo(prompt: str, model: str | None, timeout: float, options: dict[str, Any
     client.on("error", lambda ev: print(f"\nserver error: {ev.error.code}: {ev.error.message}"))
     started = time.monotonic()
     with client:
-        client.send(
-            {
-                "type": "session.update",
-                "session": {"type": "realtime", "output_modalities": ["text"]},
-            }
-        )
-        client.send(
-            {
-                "type": "conversation.item.create",
-                "item": {
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": prompt}],
-                },
+        client.session.update(session={"output_modalities": ["text"]})
+        client.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": prompt}],
             }
         )
         print(f"you: {prompt}\nassistant: ", end="", flush=True)
         answered = client.expect("response.done")
-        client.send({"type": "response.create"})
+        client.response.create()
         done = answered.wait(timeout)
-    usage = done.response.usage or {}
+    usage = done.response.usage
     print(
-        f"\n[{done.response.status}; {usage.get('total_tokens', '?')} tokens; "
+        f"\n[{done.response.status}; {usage.total_tokens if usage else '?'} tokens; "
         f"{time.monotonic() - started:.2f} s]"
     )
     return 0 if done.response.status == "completed" else 1
