@@ -96,8 +96,10 @@ class TurnDetection(Model):
 
 @frozen(kw_only=True)
 class TranscriptionConfig(Model):
-    """How input audio is transcribed (GA ``audio.input.transcription``, beta
-    ``input_audio_transcription``)."""
+    """How input audio is transcribed.
+
+    GA ``audio.input.transcription``; beta ``input_audio_transcription``.
+    """
 
     model: str | None
     """Transcription model, e.g. ``whisper-1`` or ``gpt-4o-transcribe``."""
@@ -115,8 +117,10 @@ class TranscriptionConfig(Model):
 
 @frozen(kw_only=True)
 class NoiseReduction(Model):
-    """Filtering applied to input audio (GA ``audio.input.noise_reduction``, beta
-    ``input_audio_noise_reduction``)."""
+    """Filtering applied to input audio.
+
+    GA ``audio.input.noise_reduction``; beta ``input_audio_noise_reduction``.
+    """
 
     type: str | None
     """``near_field`` or ``far_field``."""

@@ -189,8 +189,11 @@ class ItemContentAddressedEvent(ItemAddressedEvent):
 )
 @frozen(kw_only=True)
 class ConversationItemEvent(ServerEvent):
-    """An item joined the conversation (GA ``added``/``done``; beta ``created``), or was
-    looked up (``conversation.item.retrieved``)."""
+    """An item joined the conversation, or was looked up.
+
+    GA ``conversation.item.added``/``done``; beta ``conversation.item.created``; both
+    dialects' ``conversation.item.retrieved``.
+    """
 
     previous_item_id: str | None
     """The item it follows, or None at the start (and for ``retrieved``)."""
@@ -268,8 +271,11 @@ class InputAudioTranscriptionSegmentEvent(ItemContentAddressedEvent):
 @_server_event("mcp_list_tools.in_progress", "mcp_list_tools.completed", "mcp_list_tools.failed")
 @frozen(kw_only=True)
 class McpListToolsEvent(ItemAddressedEvent):
-    """GA: progress of listing an MCP server's tools into the ``mcp_list_tools`` item
-    ``item_id`` (``in_progress``, ``completed``, ``failed``)."""
+    """GA: progress of listing an MCP server's tools.
+
+    ``mcp_list_tools.in_progress``, ``.completed`` and ``.failed``; ``item_id`` is the
+    ``mcp_list_tools`` item that receives the list.
+    """
 
 
 # --- the input audio buffer -----------------------------------------------------------------
@@ -335,8 +341,10 @@ class DtmfEventReceivedEvent(ServerEvent):
 )
 @frozen(kw_only=True)
 class OutputAudioBufferEvent(ServerEvent):
-    """WebRTC/SIP: the server began (``started``), finished (``stopped``) or dropped
-    (``cleared``) playing a response's audio."""
+    """WebRTC/SIP: the server began, finished or dropped playing a response's audio.
+
+    ``output_audio_buffer.started``, ``.stopped`` and ``.cleared``.
+    """
 
     response_id: str | None
     """The response whose audio it is."""
@@ -512,8 +520,11 @@ class McpCallArgumentsDoneEvent(ResponseOutputAddressedEvent):
 )
 @frozen(kw_only=True)
 class McpCallEvent(ItemAddressedEvent):
-    """GA: progress of the MCP tool call ``item_id`` (``in_progress``, ``completed``,
-    ``failed``); the ``mcp_call`` item carries the result or error."""
+    """GA: progress of an MCP tool call.
+
+    ``response.mcp_call.in_progress``, ``.completed`` and ``.failed``; ``item_id`` is the
+    ``mcp_call`` item, which carries the result or the error.
+    """
 
     output_index: int | None
     """Position of the item in the response's output."""

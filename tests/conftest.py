@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from realtime_sync import RealtimeClient
 from realtime_sync.testing import LocalRealtimeServer
+
+# Real protocol material; CI places shared/ beside the clone, as it is beside main here.
+CONFORMANCE = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance"
 
 # Deliberately not shaped like a real OpenAI key, so no scanner mistakes it for one.
 KEY = "rs-test-key-7f3c9a1e5b2d4086"
