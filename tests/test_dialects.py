@@ -70,6 +70,14 @@ def test_text_only_modalities_both_ways() -> None:
     assert session_for_dialect({"output_modalities": ["text"]}, "beta") == {"modalities": ["text"]}
 
 
+def test_beta_turn_detection_gets_its_default_type_on_ga() -> None:
+    translated = session_for_dialect({"turn_detection": {"silence_duration_ms": 800}}, "ga")
+    assert translated["audio"]["input"]["turn_detection"] == {
+        "type": "server_vad",
+        "silence_duration_ms": 800,
+    }
+
+
 def test_mixed_vocabulary_merges_into_one_audio_object() -> None:
     mixed = {"voice": "marin", "audio": {"input": {"format": {"type": "audio/pcma"}}}}
     assert session_for_dialect(mixed, "ga")["audio"] == {
@@ -94,6 +102,19 @@ def test_mixed_vocabulary_merges_into_one_audio_object() -> None:
         ),
         ({"audio": {"output": {"loudness": 3}}}, "beta", "'audio.output.loudness'"),
         ({"input_audio_format": "mp3"}, "ga", "'input_audio_format'"),
+        (
+            {"tools": [{"type": "function", "name": "f", "strict": True}]},
+            "beta",
+            r"'tools\[0\]\.strict'",
+        ),
+        ({"tools": [{"type": "mcp", "server_label": "x"}]}, "beta", r"'tools\[0\]'.*'mcp'"),
+        ({"tool_choice": {"type": "function", "name": "f"}}, "beta", "'tool_choice'"),
+        ({"audio": {"output": {"voice": {"id": "v"}}}}, "beta", "'audio.output.voice'"),
+        (
+            {"audio": {"input": {"turn_detection": {"idle_timeout_ms": 5}}}},
+            "beta",
+            "idle_timeout_ms",
+        ),
         ({"audio": {"input": {"format": {"type": "audio/flac"}}}}, "beta", "'audio.input.format'"),
     ],
 )
