@@ -26,29 +26,21 @@ __all__ = [
     "session_for_dialect",
 ]
 
-GA_SERVER_EVENTS = frozenset(
+_SHARED_SERVER_EVENTS = frozenset(
     {
         "conversation.created",
-        "conversation.item.added",
         "conversation.item.created",
         "conversation.item.deleted",
-        "conversation.item.done",
         "conversation.item.input_audio_transcription.completed",
         "conversation.item.input_audio_transcription.delta",
         "conversation.item.input_audio_transcription.failed",
-        "conversation.item.input_audio_transcription.segment",
         "conversation.item.retrieved",
         "conversation.item.truncated",
         "error",
         "input_audio_buffer.cleared",
         "input_audio_buffer.committed",
-        "input_audio_buffer.dtmf_event_received",
         "input_audio_buffer.speech_started",
         "input_audio_buffer.speech_stopped",
-        "input_audio_buffer.timeout_triggered",
-        "mcp_list_tools.completed",
-        "mcp_list_tools.failed",
-        "mcp_list_tools.in_progress",
         "output_audio_buffer.cleared",
         "output_audio_buffer.started",
         "output_audio_buffer.stopped",
@@ -59,6 +51,24 @@ GA_SERVER_EVENTS = frozenset(
         "response.done",
         "response.function_call_arguments.delta",
         "response.function_call_arguments.done",
+        "response.output_item.added",
+        "response.output_item.done",
+        "session.created",
+        "session.updated",
+    }
+)
+"""Server event types both dialects send under the same name."""
+
+_GA_ONLY_SERVER_EVENTS = frozenset(
+    {
+        "conversation.item.added",
+        "conversation.item.done",
+        "conversation.item.input_audio_transcription.segment",
+        "input_audio_buffer.dtmf_event_received",
+        "input_audio_buffer.timeout_triggered",
+        "mcp_list_tools.completed",
+        "mcp_list_tools.failed",
+        "mcp_list_tools.in_progress",
         "response.mcp_call.completed",
         "response.mcp_call.failed",
         "response.mcp_call.in_progress",
@@ -68,54 +78,29 @@ GA_SERVER_EVENTS = frozenset(
         "response.output_audio.done",
         "response.output_audio_transcript.delta",
         "response.output_audio_transcript.done",
-        "response.output_item.added",
-        "response.output_item.done",
         "response.output_text.delta",
         "response.output_text.done",
-        "session.created",
-        "session.updated",
     }
 )
-"""Every server event type of the GA dialect (``gpt-realtime``)."""
+"""Server event types only GA has (renamed beta events, MCP, DTMF, timeouts...)."""
 
-BETA_SERVER_EVENTS = frozenset(
+_BETA_ONLY_SERVER_EVENTS = frozenset(
     {
-        "conversation.created",
-        "conversation.item.created",
-        "conversation.item.deleted",
-        "conversation.item.input_audio_transcription.completed",
-        "conversation.item.input_audio_transcription.delta",
-        "conversation.item.input_audio_transcription.failed",
-        "conversation.item.retrieved",
-        "conversation.item.truncated",
-        "error",
-        "input_audio_buffer.cleared",
-        "input_audio_buffer.committed",
-        "input_audio_buffer.speech_started",
-        "input_audio_buffer.speech_stopped",
-        "output_audio_buffer.cleared",
-        "output_audio_buffer.started",
-        "output_audio_buffer.stopped",
-        "rate_limits.updated",
         "response.audio.delta",
         "response.audio.done",
         "response.audio_transcript.delta",
         "response.audio_transcript.done",
-        "response.content_part.added",
-        "response.content_part.done",
-        "response.created",
-        "response.done",
-        "response.function_call_arguments.delta",
-        "response.function_call_arguments.done",
-        "response.output_item.added",
-        "response.output_item.done",
         "response.text.delta",
         "response.text.done",
-        "session.created",
-        "session.updated",
         "transcription_session.updated",
     }
 )
+"""Server event types only beta has (the pre-GA names)."""
+
+GA_SERVER_EVENTS = _SHARED_SERVER_EVENTS | _GA_ONLY_SERVER_EVENTS
+"""Every server event type of the GA dialect (``gpt-realtime``)."""
+
+BETA_SERVER_EVENTS = _SHARED_SERVER_EVENTS | _BETA_ONLY_SERVER_EVENTS
 """Every server event type of the beta dialect (``OpenAI-Beta: realtime=v1``)."""
 
 CLIENT_SIDE_EVENTS = frozenset({"client.handler_error", "client.invalid_frame", "client.closed"})
