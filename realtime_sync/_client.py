@@ -422,7 +422,7 @@ class RealtimeClient:
         connection.start()
         started = time.monotonic()
         try:
-            dispatcher.wait_for("session.created", None, timeout)
+            created = dispatcher.wait_for("session.created", None, timeout)
         except RealtimeTimeoutError:
             connection.abort()
             self._wind_down(link, max(1.0, self._close_timeout))
@@ -438,8 +438,8 @@ class RealtimeClient:
             self._wind_down(link, self._close_timeout)
             raise
         logger.info("session started in %.0f ms", (time.monotonic() - started) * 1000)
-        assert self._session is not None
-        return self._session
+        session: Session = created.session
+        return session
 
     def close(self, timeout: float | None = None) -> None:
         """End the session and stop the threads; idempotent, callable from any thread
@@ -449,9 +449,7 @@ class RealtimeClient:
         link = self._link
         if link is None:
             return
-        timeout = self._close_timeout if timeout is None else timeout
-        link.close_requested = True
-        self._wind_down(link, timeout)
+        self._wind_down(link, self._close_timeout if timeout is None else timeout)
 
     def _wind_down(self, link: _Link, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -546,9 +544,10 @@ class RealtimeClient:
             return self._closed_event(link, event)
         link.final_error = event if type(event) is ErrorEvent else None
         if type(event) is SessionEvent:
-            self._session = event.session
             if event.type == "session.created":
                 link.session_started = True
+            if link is self._link:  # a late event of an old connection is not our session
+                self._session = event.session
         elif (
             type(event) is ErrorEvent
             and link.session_started
