@@ -1907,6 +1907,21 @@ class LocalRealtimeServer:
             state.established = True
             self._cond.notify_all()
 
+    def _send_first(self, state: _ConnState, session: _Session, event: _JsonObject) -> None:
+        """Send the connection's first event and mark it established, atomically.
+
+        Under the lock, so that a test control (:meth:`push`, :meth:`drop_connections`,
+        :meth:`close_connections`) called after the client saw this event finds the
+        connection, and a push never overtakes the event. One small frame on a fresh
+        connection does not block.
+        """
+        with self._cond:
+            try:
+                session.send(event)
+            finally:
+                state.established = True
+                self._cond.notify_all()
+
     def _handle(self, ws: ServerConnection) -> None:
         with self._cond:
             state = self._states[ws]
@@ -1934,12 +1949,12 @@ class LocalRealtimeServer:
             failure = self._opening_failure(state)
             if failure is not None:
                 code, error = failure
-                session.send({"type": "error", "error": error})
-                self._establish(state)
+                self._send_first(state, session, {"type": "error", "error": error})
                 ws.close(code, _close_reason(error))
                 return
-            session.send({"type": "session.created", "session": session.session})
-            self._establish(state)
+            self._send_first(
+                state, session, {"type": "session.created", "session": session.session}
+            )
             self._serve_session(state, session, lifetime)
         except ConnectionClosed:
             pass  # the client left; nothing more to do
