@@ -260,3 +260,27 @@ def test_every_server_event_type_arrives_typed(
     assert {event["type"] for event in examples} == (
         GA_SERVER_EVENTS if dialect == "ga" else BETA_SERVER_EVENTS
     )
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_cancel_and_busy_responses(dialect: str) -> None:
+    with LocalRealtimeServer(api_key=KEY, delta_interval=0.05, delta_chunks=20) as slow:
+        client = RealtimeClient(api_key=KEY, url=slow.url, protocol=dialect, normalize_events=True)
+        errors: list[Any] = []
+        client.on("error", errors.append)
+        with client:
+            first_delta = client.expect("response.output_text.delta")
+            done = client.expect("response.done")
+            client.response.create()
+            first_delta.wait(5)
+            busy = client.expect("error")
+            refused_id = client.response.create()
+            assert busy.wait(5).error.code == "conversation_already_has_active_response"
+            assert errors[-1].error.event_id == refused_id
+            client.response.cancel()
+            cancelled = done.wait(5).response
+            assert cancelled.status == "cancelled"
+            assert cancelled.status_details.reason == "client_cancelled"
+            idle = client.expect("error")
+            client.response.cancel()
+            assert idle.wait(5).error.code == "response_cancel_not_active"
