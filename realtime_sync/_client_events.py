@@ -11,8 +11,7 @@ from typing import Any, ClassVar, TypeVar
 
 from attrs import frozen
 
-from ._models import Model
-from ._models import _to_json as to_json
+from ._models import Model, to_json
 
 __all__ = [
     "CLIENT_EVENT_CLASSES",

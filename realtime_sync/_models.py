@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypeVar, Union
 import attrs
 from attrs import field, frozen
 
-__all__ = ["DecodeError", "Model", "wire_fields"]
+__all__ = ["DecodeError", "Model", "to_json", "wire_fields"]
 
 M = TypeVar("M", bound="Model")
 Converter = Callable[[Any], Any]
@@ -60,7 +60,7 @@ class Model:
 
         Nested values may be models or plain dicts; fields left out are not sent.
         """
-        return cls.from_dict(_to_json(fields))
+        return cls.from_dict(to_json(fields))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object this model stands for, as a fresh deep copy."""
@@ -145,12 +145,12 @@ def _dict_converter(convert: Converter) -> Converter:
     return convert_dicts
 
 
-def _to_json(value: Any) -> Any:
+def to_json(value: Any) -> Any:
     """Plain JSON data from a mix of models, mappings and sequences."""
     if isinstance(value, Model):
         return value.to_dict()
     if isinstance(value, Mapping):
-        return {key: _to_json(item) for key, item in value.items()}
+        return {key: to_json(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_to_json(item) for item in value]
+        return [to_json(item) for item in value]
     return value

@@ -26,8 +26,7 @@ from ._client_events import (
 )
 from ._dialects import session_for_dialect
 from ._errors import InvalidEventError
-from ._models import Model
-from ._models import _to_json as to_json
+from ._models import Model, to_json
 from ._objects import Session
 
 if TYPE_CHECKING:

@@ -2,10 +2,33 @@
 
 ``from realtime_sync.events import TextDeltaEvent, Session`` — the classes handlers receive
 (server events and the client's own ``client.*`` events), the objects nested in them, the
-catalogues of event names per dialect, and the decoder.
+typed client events ``send()`` accepts, the catalogues of event names per dialect, and the
+decoder.
 """
 
-from ._dialects import BETA_SERVER_EVENTS, CLIENT_SIDE_EVENTS, GA_SERVER_EVENTS
+from ._client_events import (
+    CLIENT_EVENT_CLASSES,
+    ClientEvent,
+    ConversationItemCreateEvent,
+    ConversationItemDeleteEvent,
+    ConversationItemRetrieveEvent,
+    ConversationItemTruncateEvent,
+    InputAudioBufferAppendEvent,
+    InputAudioBufferClearEvent,
+    InputAudioBufferCommitEvent,
+    OutputAudioBufferClearEvent,
+    ResponseCancelEvent,
+    ResponseCreateEvent,
+    SessionUpdateEvent,
+    TranscriptionSessionUpdateEvent,
+)
+from ._dialects import (
+    BETA_CLIENT_EVENTS,
+    BETA_SERVER_EVENTS,
+    CLIENT_SIDE_EVENTS,
+    GA_CLIENT_EVENTS,
+    GA_SERVER_EVENTS,
+)
 from ._local_events import ClosedEvent, HandlerErrorEvent, InvalidFrameEvent
 from ._models import DecodeError, Model
 from ._objects import (
@@ -92,14 +115,18 @@ from ._server_events import (
 )
 
 __all__ = [
+    "BETA_CLIENT_EVENTS",
     "BETA_SERVER_EVENTS",
+    "CLIENT_EVENT_CLASSES",
     "CLIENT_SIDE_EVENTS",
+    "GA_CLIENT_EVENTS",
     "GA_SERVER_EVENTS",
     "AudioDeltaEvent",
     "AudioDoneEvent",
     "AudioFormat",
     "AudioInput",
     "AudioOutput",
+    "ClientEvent",
     "ClientSecret",
     "ClosedEvent",
     "ContentPart",
@@ -107,8 +134,12 @@ __all__ = [
     "Conversation",
     "ConversationCreatedEvent",
     "ConversationItem",
+    "ConversationItemCreateEvent",
+    "ConversationItemDeleteEvent",
     "ConversationItemDeletedEvent",
     "ConversationItemEvent",
+    "ConversationItemRetrieveEvent",
+    "ConversationItemTruncateEvent",
     "ConversationItemTruncatedEvent",
     "CustomVoice",
     "DecodeError",
@@ -120,7 +151,10 @@ __all__ = [
     "FunctionCallArgumentsDoneEvent",
     "GenericEvent",
     "HandlerErrorEvent",
+    "InputAudioBufferAppendEvent",
+    "InputAudioBufferClearEvent",
     "InputAudioBufferClearedEvent",
+    "InputAudioBufferCommitEvent",
     "InputAudioBufferCommittedEvent",
     "InputAudioTranscriptionCompletedEvent",
     "InputAudioTranscriptionDeltaEvent",
@@ -141,6 +175,7 @@ __all__ = [
     "McpToolFilter",
     "Model",
     "NoiseReduction",
+    "OutputAudioBufferClearEvent",
     "OutputAudioBufferEvent",
     "OutputItemEvent",
     "Prompt",
@@ -149,7 +184,9 @@ __all__ = [
     "Reasoning",
     "Response",
     "ResponseAudio",
+    "ResponseCancelEvent",
     "ResponseContentAddressedEvent",
+    "ResponseCreateEvent",
     "ResponseEvent",
     "ResponseOutputAddressedEvent",
     "ResponseStatusDetails",
@@ -157,6 +194,7 @@ __all__ = [
     "Session",
     "SessionAudio",
     "SessionEvent",
+    "SessionUpdateEvent",
     "SpeechStartedEvent",
     "SpeechStoppedEvent",
     "TextDeltaEvent",
@@ -171,6 +209,7 @@ __all__ = [
     "TranscriptDoneEvent",
     "TranscriptionConfig",
     "TranscriptionSession",
+    "TranscriptionSessionUpdateEvent",
     "TranscriptionSessionUpdatedEvent",
     "TranscriptionUsage",
     "Truncation",

@@ -37,3 +37,18 @@ def test_exceptions_share_one_root() -> None:
 
 def test_version() -> None:
     assert realtime_sync.__version__.count(".") == 2
+
+
+def test_all_lists_every_public_name_of_events() -> None:
+    import realtime_sync.events
+
+    assert set(realtime_sync.events.__all__) == public_names(realtime_sync.events)
+
+
+def test_top_level_names_are_the_same_objects_as_in_events() -> None:
+    import realtime_sync.events
+
+    shared = set(realtime_sync.__all__) & set(realtime_sync.events.__all__)
+    assert shared
+    for name in shared:
+        assert getattr(realtime_sync, name) is getattr(realtime_sync.events, name)
