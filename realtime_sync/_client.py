@@ -15,7 +15,7 @@ from typing import Any, TypeVar, overload
 import websocket
 from attrs import define
 
-from ._connection import Connection, TransportOptions
+from ._connection import Connection, TransportOptions, join_started
 from ._dialects import BETA_TO_GA
 from ._dispatch import (
     ConnectionEnded,
@@ -72,6 +72,7 @@ class _Link:
     display_url: str
     close_requested: bool = False
     session_started: bool = False
+    ended: bool = False  # the connection is over (its closing event is being dispatched)
     # The server's error event, if it was the last thing before the close (3000, 4000...).
     final_error: ErrorEvent | None = None
 
@@ -290,6 +291,7 @@ class RealtimeClient:
         self._session: Session | None = None
         self._number = next(_client_numbers)
         self._event_ids = itertools.count(1)
+        self._link_numbers = itertools.count(1)
         self._event_id_prefix = f"evt_{os.urandom(6).hex()}_"
         self._decode = (
             _normalized_decode if normalize_events and target.dialect == "beta" else decode_event
@@ -393,10 +395,15 @@ class RealtimeClient:
         """
         timeout = self._connect_timeout if timeout is None else timeout
         with self._lock:
-            if self._link is not None and self._link.connection.alive:
-                raise RealtimeError("already connected; call close() before connecting again")
+            previous = self._link
+            if previous is not None and not (
+                previous.close_requested or previous.ended or previous.connection.finished
+            ):
+                raise RealtimeError(
+                    "already connected (or connecting); call close() before connecting again"
+                )
             handshake = self._target.handshake()
-            name = f"realtime_sync-{self._number}"
+            name = f"realtime_sync-{self._number}.{next(self._link_numbers)}"
             # The hook is bound to this link: a late event of an old connection must never
             # touch the state of a newer one. (`link` is assigned before the thread starts.)
             dispatcher = Dispatcher(
@@ -417,6 +424,10 @@ class RealtimeClient:
             link = _Link(connection, dispatcher, handshake.display_url)
             self._link = link
             self._session = None
+        if previous is not None:
+            # Handlers run on one thread at a time: let the old connection's last events
+            # (its client.closed included) finish first.
+            join_started(previous.dispatcher.thread, self._close_timeout)
         logger.info("connecting to %s (%s dialect)", link.display_url, self.dialect)
         dispatcher.start()
         connection.start()
@@ -424,8 +435,9 @@ class RealtimeClient:
         try:
             created = dispatcher.wait_for("session.created", None, timeout)
         except RealtimeTimeoutError:
+            # Out of time: cut the connection and let its threads end on their own.
+            link.close_requested = True
             connection.abort()
-            self._wind_down(link, max(1.0, self._close_timeout))
             stage = (
                 "the server accepted the WebSocket but sent no session.created"
                 if connection.opened.is_set()
@@ -455,8 +467,7 @@ class RealtimeClient:
         deadline = time.monotonic() + timeout
         link.close_requested = True
         link.connection.close(timeout)
-        if not link.dispatcher.on_dispatcher_thread():
-            link.dispatcher.thread.join(max(0.0, deadline - time.monotonic()))
+        join_started(link.dispatcher.thread, deadline - time.monotonic())
 
     def __enter__(self) -> RealtimeClient:
         self.connect()
@@ -541,6 +552,7 @@ class RealtimeClient:
     def _before_handlers(self, link: _Link, event: Any) -> Any:
         """The client's own bookkeeping, run on the dispatcher before user handlers."""
         if type(event) is ConnectionEnded:
+            link.ended = True
             return self._closed_event(link, event)
         link.final_error = event if type(event) is ErrorEvent else None
         if type(event) is SessionEvent:

@@ -21,12 +21,19 @@ from attrs import frozen
 from ._endpoints import Handshake
 from ._errors import NotConnectedError, TransportError
 
-__all__ = ["Connection", "TransportOptions"]
+__all__ = ["Connection", "TransportOptions", "join_started"]
 
 logger = logging.getLogger("realtime_sync")
 
 # How long close() waits for the server's close frame before cutting the socket.
 CLOSE_HANDSHAKE_GRACE = 1.0
+
+
+def join_started(thread: threading.Thread, timeout: float) -> None:
+    """Join ``thread`` for at most ``timeout`` seconds; one not started yet is not waited for
+    (a close() racing connect() can come before the threads start)."""
+    if thread.ident is not None and thread is not threading.current_thread():
+        thread.join(max(0.0, timeout))
 
 
 @frozen
@@ -71,6 +78,10 @@ class Connection:
         """Set once the WebSocket upgrade succeeded."""
         self._error: BaseException | None = None
         self._socket: websocket.WebSocket | None = None
+        # Set by close()/abort(): our own flag, because run_forever resets keep_running.
+        self._stopping = False
+        self.finished = False
+        """True once the socket thread is done with the connection (it may still be exiting)."""
         self._close_code: int | None = None
         self._close_reason: str | None = None
         self._app = websocket.WebSocketApp(
@@ -89,6 +100,8 @@ class Connection:
     def _run(self) -> None:
         options = self._options
         try:
+            if self._stopping:  # closed before the thread got going
+                return
             self._app.run_forever(
                 sslopt=dict(options.sslopt or {}),
                 ping_interval=options.ping_interval or 0,
@@ -105,10 +118,14 @@ class Connection:
             # exchanged (its close() returns early when no longer "connected"): close it here.
             if self._socket is not None:
                 self._socket.shutdown()  # type: ignore[no-untyped-call]
+            self.finished = True
             self._on_end(self._close_code, self._close_reason, self._error)
 
     def _handle_open(self, app: websocket.WebSocketApp) -> None:
         self._socket = app.sock
+        if self._stopping:  # close() raced the handshake: do not start a session
+            self.abort()
+            return
         self.opened.set()
 
     def _handle_message(self, app: websocket.WebSocketApp, data: bytes | str) -> None:
@@ -158,27 +175,42 @@ class Connection:
         Sends a close frame and gives the server a moment to answer with its own; if it
         does not, shuts the socket down, which wakes the socket thread at once.
         """
+        self._stopping = True
         deadline = time.monotonic() + timeout
+        grace = min(CLOSE_HANDSHAKE_GRACE, timeout / 2)
         sock = self._app.sock
+        closer = None
         if self.opened.is_set() and sock is not None and sock.connected:
-            # Already broken? Then the shutdown below ends it.
-            with contextlib.suppress(OSError, websocket.WebSocketException):
-                sock.send_close(websocket.STATUS_NORMAL)
-            self._thread.join(min(CLOSE_HANDSHAKE_GRACE, timeout / 2))
+            # Sent from a helper thread: a send() stuck on a peer that stopped reading holds
+            # the socket's send lock, and must not hold close() past its timeout too.
+            closer = threading.Thread(
+                target=self._send_close_frame, args=(sock,), name=f"{self._thread.name}-close"
+            )
+            closer.start()
+            join_started(self._thread, grace)
         if self._thread.is_alive():
             self.abort()
-            self._thread.join(max(0.0, deadline - time.monotonic()))
+            join_started(self._thread, deadline - time.monotonic())
+        if closer is not None:  # the shutdown has woken it if it was stuck
+            closer.join(max(0.0, deadline - time.monotonic()))
         return not self._thread.is_alive()
 
+    @staticmethod
+    def _send_close_frame(sock: websocket.WebSocket) -> None:
+        # Already broken? Then the shutdown in close() ends the connection.
+        with contextlib.suppress(OSError, websocket.WebSocketException):
+            sock.send_close(websocket.STATUS_NORMAL)
+
     def abort(self) -> None:
-        """Cut the connection now, without a close frame; wakes a blocked socket thread."""
+        """Cut the connection now, without a close frame; wakes a blocked socket thread.
+
+        A thread still in TCP connect or the TLS handshake cannot be woken (websocket-client
+        exposes the socket only after them); it ends when the operating system gives up.
+        """
+        self._stopping = True
         self._app.keep_running = False
         sock = self._app.sock
         raw = getattr(sock, "sock", None)
         if raw is not None:
             with contextlib.suppress(OSError):  # not connected yet, or already gone
                 raw.shutdown(socket.SHUT_RDWR)
-
-    def join(self, timeout: float | None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()

@@ -316,10 +316,17 @@ class Dispatcher:
                 pending, self._expectations = self._expectations, []
             error = _closed_error(event)
             for expectation in pending:
-                expectation.fail(error)
+                if not expectation.offer(event, seq):  # expect("client.closed") is served
+                    expectation.fail(error)
         elif self._expectations:
+            # Predicates are user code: run them outside the lock, which expect() and
+            # cancel() (perhaps called by a predicate) need.
             with self._expectations_lock:
-                self._expectations = [e for e in self._expectations if not e.offer(event, seq)]
+                pending = list(self._expectations)
+            served = [e for e in pending if e.offer(event, seq)]
+            if served:
+                with self._expectations_lock:
+                    self._expectations = [e for e in self._expectations if e not in served]
 
     def _report_handler_error(self, event: Any, handler: Handler, exc: Exception) -> None:
         logger.error(

@@ -520,3 +520,93 @@ def test_azure_token_provider_is_called_on_every_connect() -> None:
         headers = [record.headers.get("authorization") for record in any_key.connections]
     assert calls == ["entra-token-aaaaaaaa-1", "entra-token-aaaaaaaa-2"]
     assert headers == ["Bearer entra-token-aaaaaaaa-1", "Bearer entra-token-aaaaaaaa-2"]
+
+
+def test_concurrent_connects_open_one_session(
+    server: LocalRealtimeServer, make_client: MakeClient
+) -> None:
+    client = make_client()
+    start = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def connect() -> None:
+        start.wait()
+        try:
+            client.connect(timeout=5)
+            outcomes.append("connected")
+        except RealtimeError as exc:
+            outcomes.append(str(exc))
+
+    workers = [threading.Thread(target=connect) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(10)
+    assert outcomes.count("connected") == 1
+    assert all("already connected" in o for o in outcomes if o != "connected")
+    client.close()
+    for thread in client_threads():
+        thread.join(5)
+    assert client_threads() == []
+    assert len([c for c in server.connections if c.open]) == 0
+
+
+def test_close_racing_connect_never_leaves_a_session_open(make_client: MakeClient) -> None:
+    client = make_client()
+    for _ in range(20):
+        failure: list[BaseException] = []
+        connecting = threading.Thread(target=lambda f=failure: f.extend(_raised(client.connect)))
+        connecting.start()
+        client.close()
+        connecting.join(10)
+        client.close()
+        for thread in client_threads():
+            thread.join(5)
+        assert client_threads() == []
+        assert not client.connected
+        assert all(isinstance(exc, ConnectionClosed) for exc in failure)
+
+
+def test_a_predicate_may_use_the_client(make_client: MakeClient) -> None:
+    client = make_client()
+    client.connect(timeout=5)
+    nested: list[Any] = []
+
+    def predicate(event: Any) -> bool:
+        nested.append(client.expect("response.done"))  # takes the lock offer() must not hold
+        return True
+
+    created = client.expect("response.created", predicate=predicate)
+    client.response.create()
+    assert created.wait(5).type == "response.created"
+    assert nested[0].wait(5).type == "response.done"
+
+
+def test_expecting_the_closing_event(make_client: MakeClient) -> None:
+    client = make_client()
+    client.connect(timeout=5)
+    closed = client.expect("client.closed")
+    client.close()
+    event = closed.wait(5)
+    assert isinstance(event, ClosedEvent)
+    assert event.requested
+
+
+def test_a_reconnected_session_never_interleaves_with_the_old_one(
+    server: LocalRealtimeServer, make_client: MakeClient
+) -> None:
+    client = make_client()
+    seen: list[tuple[str, str]] = []
+    client.on("*", lambda ev: seen.append((threading.current_thread().name, ev.type)))
+    for _ in range(3):
+        client.connect(timeout=5)
+        client.response.create()  # still streaming when the server drops us
+        server.drop_connections()
+        client.close()
+    threads = [name for name, _ in seen]
+    # Each connection's events come from its own dispatcher, all before the next one's.
+    order = [name for i, name in enumerate(threads) if i == 0 or threads[i - 1] != name]
+    assert len(order) == len(set(order)) == 3
+    per_link = [[t for n, t in seen if n == name] for name in order]
+    assert all(types[0] == "session.created" for types in per_link)
+    assert all(types[-1] == "client.closed" for types in per_link)

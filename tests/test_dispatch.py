@@ -636,13 +636,14 @@ def test_close_with_error_fails_waiters_with_that_error(
     assert error is failure
 
 
-def test_waiting_for_closed_event_is_also_failed(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_waiting_for_the_closed_event_receives_it(harness: Harness) -> None:
     waiting = BackgroundWait(harness.dispatcher, "client.closed")
+    others = BackgroundWait(harness.dispatcher, "response.done")
     harness.close()
-    _, error = waiting.outcome()
-    assert isinstance(error, ConnectionClosed)
+    event, error = waiting.outcome()
+    assert error is None
+    assert isinstance(event, ClosedEvent)
+    assert isinstance(others.outcome()[1], ConnectionClosed)
 
 
 def test_wait_for_after_finish_raises_immediately(harness: Harness) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import json
 import socket
 import threading
 import time
@@ -196,10 +199,13 @@ def test_silent_server_times_out_instead_of_hanging() -> None:
     with silent_tcp_server() as port:
         client = RealtimeClient(api_key=KEY, url=f"ws://127.0.0.1:{port}/v1/realtime")
         error, elapsed = connect_error(client, timeout=1.0)
+        # A second attempt is not refused as "already connected" while the first winds down.
+        second, _ = connect_error(client, timeout=0.2)
     assert isinstance(error, RealtimeTimeoutError)
     assert isinstance(error, TimeoutError)
     assert "upgrade did not complete" in str(error)
-    assert 0.9 < elapsed < 2.5
+    assert 0.9 < elapsed < 1.5
+    assert isinstance(second, RealtimeTimeoutError)
     assert_threads_gone()
 
 
@@ -347,3 +353,85 @@ def test_key_and_base_url_from_environment(
     record: Any = server.connections[-1]
     assert record.headers["authorization"] == f"Bearer {KEY}"
     assert record.query["model"] == "gpt-realtime"
+
+
+@contextlib.contextmanager
+def server_that_stops_reading() -> Iterator[int]:
+    """Upgrades, sends session.created, then never reads again (a hung peer)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        held.append(conn)
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += conn.recv(4096)
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        accept = base64.b64encode(
+            hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
+        )
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        payload = json.dumps({"type": "session.created", "session": {"id": "sess_hung"}}).encode()
+        conn.sendall(bytes([0x81, len(payload)]) + payload)  # one small unmasked text frame
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def test_close_is_bounded_while_a_send_is_stuck() -> None:
+    with server_that_stops_reading() as port:
+        client = RealtimeClient(
+            api_key=KEY, url=f"ws://127.0.0.1:{port}/v1/realtime", ping_interval=None
+        )
+        client.connect(timeout=5)
+        stuck = threading.Event()
+        failures: list[BaseException] = []
+
+        def flood() -> None:
+            chunk = b"\x00" * 2_000_000
+            try:
+                while True:  # fills the socket buffers, then blocks inside send()
+                    stuck.set()
+                    client.input_audio_buffer.append(audio=chunk)
+            except RealtimeError as exc:
+                failures.append(exc)
+
+        sender = threading.Thread(target=flood, daemon=True)
+        sender.start()
+        assert stuck.wait(5)
+        # Past the first appends the buffers are full; a send now sits holding the lock.
+        # (Polling a third-party lock, bounded: there is no event to wait on.)
+        deadline = time.monotonic() + 5
+        while _send_lock_free(client) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not _send_lock_free(client), "the sender never blocked"
+        started = time.monotonic()
+        client.close(timeout=1.0)
+        assert time.monotonic() - started < 2.0
+        sender.join(5)
+    assert failures  # the stuck send was woken by the shutdown and raised, not hung
+    assert_threads_gone()
+
+
+def _send_lock_free(client: RealtimeClient) -> bool:
+    sock = client._link.connection._app.sock if client._link else None  # test-only peek
+    lock = getattr(sock, "lock", None)
+    if lock is None or not lock.acquire(blocking=False):
+        return False
+    lock.release()
+    return True
