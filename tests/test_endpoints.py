@@ -24,7 +24,7 @@ from realtime_sync._endpoints import (
 )
 from realtime_sync._secrets import install_log_filter, redact, redact_url
 
-KEY = "sk-test-endpoints-0123456789abcdef"
+KEY = "rs-test-endpoints-0123456789abcdef"
 AZURE_KEY = "azure-key-0123456789abcdef0123"
 ENDPOINT = "https://res.openai.azure.com"
 GA_DEFAULT_URL = "wss://api.openai.com/v1/realtime?model=gpt-realtime"
@@ -33,7 +33,7 @@ BETA_HEADER = ("OpenAI-Beta", "realtime=v1")
 BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 
 
-def fresh_key(prefix: str = "sk-test-") -> str:
+def fresh_key(prefix: str = "rs-test-") -> str:
     """A key no other test has registered, so masking it proves this test's code did."""
     return f"{prefix}{uuid.uuid4().hex}"
 
