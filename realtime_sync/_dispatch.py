@@ -177,11 +177,7 @@ class Expectation:
         it raised, and :class:`WouldDeadlockError` on the dispatcher thread.
         """
         if not self._done.is_set() and self._dispatcher.on_dispatcher_thread():
-            raise WouldDeadlockError(
-                f"waiting for {self.pattern!r} from an event handler: handlers run on the "
-                "dispatcher thread, which is the thread that would deliver the event. Register "
-                "a handler for the event instead, or wait from another thread."
-            )
+            raise _would_deadlock(self.pattern)
         if not self._done.wait(timeout):
             self.cancel()
             if not self._done.is_set():
@@ -271,11 +267,7 @@ class Dispatcher:
     ) -> Any:
         """Block until an event matching ``pattern`` (and ``predicate``) is dispatched."""
         if self.on_dispatcher_thread():  # refuse before registering anything
-            raise WouldDeadlockError(
-                f"wait_for({pattern!r}) called from an event handler: handlers run on the "
-                "dispatcher thread, which is the thread that would deliver the event. Register "
-                "a handler for the event instead, or wait from another thread."
-            )
+            raise _would_deadlock(pattern)
         return self.expect(pattern, predicate).wait(timeout)
 
     def discard(self, expectation: Expectation) -> None:
@@ -353,6 +345,14 @@ class ConnectionEnded:
     """What ended it, when it was not a clean close."""
     type: str = "client.connection_ended"
     """Internal; never reaches handlers."""
+
+
+def _would_deadlock(pattern: str) -> WouldDeadlockError:
+    return WouldDeadlockError(
+        f"waiting for {pattern!r} from an event handler: handlers run on the dispatcher "
+        "thread, which is the thread that would deliver the event. Register a handler for the "
+        "event instead, or wait from another thread."
+    )
 
 
 def _closed_error(event: ClosedEvent) -> BaseException:
