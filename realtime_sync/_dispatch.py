@@ -9,7 +9,6 @@ each event, so when ``wait_for`` returns every handler has seen the event.
 from __future__ import annotations
 
 import difflib
-import itertools
 import logging
 import queue
 import threading
@@ -72,7 +71,6 @@ class _Entry:
     pattern: str  # canonical form (see EventNames)
     handler: Handler
     once: bool
-    order: int
 
 
 class HandlerRegistry:
@@ -87,12 +85,11 @@ class HandlerRegistry:
         self._lock = threading.Lock()
         self._entries: list[_Entry] = []
         self._cache: dict[str, tuple[_Entry, ...]] = {}
-        self._counter = itertools.count()
 
     def add(self, pattern: str, handler: Handler, *, once: bool = False) -> None:
         if not callable(handler):
             raise TypeError(f"handler must be callable, not {type(handler).__name__}")
-        entry = _Entry(self.names.canonical_pattern(pattern), handler, once, next(self._counter))
+        entry = _Entry(self.names.canonical_pattern(pattern), handler, once)
         with self._lock:
             self._entries.append(entry)
             self._cache.clear()
