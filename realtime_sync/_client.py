@@ -466,7 +466,13 @@ class RealtimeClient:
     def _wind_down(self, link: _Link, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         link.close_requested = True
-        link.connection.close(timeout)
+        if not link.connection.close(timeout):
+            logger.warning(
+                "the socket thread of %s did not stop within %s s; it is a daemon and will "
+                "end when the operating system gives up on the connection",
+                link.display_url,
+                timeout,
+            )
         join_started(link.dispatcher.thread, deadline - time.monotonic())
 
     def __enter__(self) -> RealtimeClient:

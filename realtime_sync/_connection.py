@@ -8,7 +8,6 @@ record how the connection ended, so the socket thread is always free to answer p
 from __future__ import annotations
 
 import contextlib
-import logging
 import socket
 import threading
 import time
@@ -22,8 +21,6 @@ from ._endpoints import Handshake
 from ._errors import NotConnectedError, TransportError
 
 __all__ = ["Connection", "TransportOptions", "join_started"]
-
-logger = logging.getLogger("realtime_sync")
 
 # How long close() waits for the server's close frame before cutting the socket.
 CLOSE_HANDSHAKE_GRACE = 1.0
