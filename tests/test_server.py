@@ -1290,3 +1290,51 @@ def test_import_error_names_the_extra() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
     )
     assert "pip install realtime_sync[server]" in result.stdout
+
+
+# Input checks the official models make too
+
+
+@pytest.mark.parametrize(
+    ("beta", "field"), [(False, "temperature"), (False, "modalities"), (True, "output_modalities")]
+)
+def test_response_create_refuses_the_other_dialects_fields(
+    server: LocalRealtimeServer, connect: Connect, beta: bool, field: str
+) -> None:
+    ws = connect(server, header=headers(beta))
+    recv(ws)
+    send(ws, {"type": "response.create", "response": {field: 0.5}})
+    error = expect_error(ws, "unknown_parameter")
+    assert error["param"] == f"response.{field}"
+
+
+def test_beta_response_honours_max_response_output_tokens(
+    server: LocalRealtimeServer, connect: Connect
+) -> None:
+    ws = connect(server, header=headers(True))
+    recv(ws)
+    send(ws, {"type": "response.create", "response": {"max_response_output_tokens": 7}})
+    assert recv(ws)["response"]["max_output_tokens"] == 7
+
+
+def test_ga_accepts_mcp_items_beta_does_not(server: LocalRealtimeServer, connect: Connect) -> None:
+    approval = {"type": "mcp_approval_response", "approval_request_id": "mcpr_1", "approve": True}
+    ga = connect(server)
+    recv(ga)
+    send(ga, {"type": "conversation.item.create", "item": approval})
+    assert recv(ga)["item"]["type"] == "mcp_approval_response"
+    beta = connect(server, header=headers(True))
+    recv(beta)
+    send(beta, {"type": "conversation.item.create", "item": approval})
+    assert expect_error(beta, "invalid_value")["param"] == "item.type"
+
+
+def test_absurdly_nested_json_is_an_error_not_a_crash(
+    server: LocalRealtimeServer, connect: Connect
+) -> None:
+    ws = connect(server)
+    recv(ws)
+    ws.send('{"a":' * 100_000 + "1" + "}" * 100_000)
+    expect_error(ws, "invalid_json")
+    send(ws, {"type": "input_audio_buffer.clear"})
+    assert recv(ws)["type"] == "input_audio_buffer.cleared"

@@ -196,6 +196,8 @@ class _DialectSpec:
 
     name: Dialect
     session_fields: frozenset[str]  # what session.update may set
+    response_fields: frozenset[str]  # what response.create's "response" may set
+    item_types: frozenset[str]  # what conversation.item.create may add
     item_added: str
     item_done: str | None
     text_delta: str
@@ -205,6 +207,33 @@ class _DialectSpec:
 
 _GA = _DialectSpec(
     name="ga",
+    response_fields=frozenset(
+        {
+            "audio",
+            "conversation",
+            "input",
+            "instructions",
+            "max_output_tokens",
+            "metadata",
+            "output_modalities",
+            "parallel_tool_calls",
+            "prompt",
+            "reasoning",
+            "tool_choice",
+            "tools",
+        }
+    ),
+    item_types=frozenset(
+        {
+            "message",
+            "function_call",
+            "function_call_output",
+            "mcp_approval_request",
+            "mcp_approval_response",
+            "mcp_call",
+            "mcp_list_tools",
+        }
+    ),
     session_fields=frozenset(
         {
             "type",
@@ -231,6 +260,22 @@ _GA = _DialectSpec(
 )
 _BETA = _DialectSpec(
     name="beta",
+    response_fields=frozenset(
+        {
+            "conversation",
+            "input",
+            "instructions",
+            "max_response_output_tokens",
+            "metadata",
+            "modalities",
+            "output_audio_format",
+            "temperature",
+            "tool_choice",
+            "tools",
+            "voice",
+        }
+    ),
+    item_types=frozenset({"message", "function_call", "function_call_output"}),
     session_fields=frozenset(
         {
             "model",
@@ -248,7 +293,6 @@ _BETA = _DialectSpec(
             "max_response_output_tokens",
             "speed",
             "tracing",
-            "include",
         }
     ),
     item_added="conversation.item.created",
@@ -798,10 +842,10 @@ class _Session:
 
     def on_item_create(self, event: _JsonObject) -> None:
         item = copy.deepcopy(self._object(event, "item", required=True))
-        if item.get("type") not in {"message", "function_call", "function_call_output"}:
+        if item.get("type") not in self.spec.item_types:
             raise _ClientError(
                 "invalid_value",
-                "'item.type' must be 'message', 'function_call' or 'function_call_output'.",
+                f"'item.type' must be one of {', '.join(sorted(self.spec.item_types))}.",
                 param="item.type",
             )
         item_id = item.get("id")
@@ -942,6 +986,13 @@ class _Session:
 
     def on_response_create(self, event: _JsonObject) -> None:
         params = self._object(event, "response", required=False)
+        for name in params:
+            if name not in self.spec.response_fields:
+                raise _ClientError(
+                    "unknown_parameter",
+                    f"Unknown parameter: 'response.{name}'.",
+                    param=f"response.{name}",
+                )
         if self.active is not None:
             raise _ClientError(
                 "conversation_already_has_active_response",
@@ -1037,7 +1088,7 @@ class _Session:
                 "output_audio_format": session.get("output_audio_format"),
                 "temperature": params.get("temperature", session.get("temperature")),
                 "max_output_tokens": params.get(
-                    "max_output_tokens", session.get("max_response_output_tokens", "inf")
+                    "max_response_output_tokens", session.get("max_response_output_tokens", "inf")
                 ),
             }
         return {**common, **specific, "usage": None, "metadata": params.get("metadata")}
@@ -1994,7 +2045,7 @@ class LocalRealtimeServer:
                 continue
             try:
                 event = json.loads(message)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # nesting too deep is bad JSON too
                 session.send_error(
                     _ClientError("invalid_json", f"The message is not valid JSON: {exc}."), None
                 )
