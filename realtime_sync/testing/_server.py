@@ -62,6 +62,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "pip install realtime_sync[server]"
     ) from exc
 
+from .._dialects import BETA_SESSION_FIELDS, GA_SESSION_FIELDS
+
 __all__ = ["AuthMethod", "ConnectionRecord", "Dialect", "LocalRealtimeServer"]
 
 AuthMethod = Literal["header", "subprotocol", "query", "api-key"]
@@ -234,24 +236,7 @@ _GA = _DialectSpec(
             "mcp_list_tools",
         }
     ),
-    session_fields=frozenset(
-        {
-            "type",
-            "model",
-            "output_modalities",
-            "instructions",
-            "tools",
-            "tool_choice",
-            "max_output_tokens",
-            "tracing",
-            "prompt",
-            "audio",
-            "include",
-            "truncation",
-            "parallel_tool_calls",
-            "reasoning",
-        }
-    ),
+    session_fields=GA_SESSION_FIELDS,
     item_added="conversation.item.added",
     item_done="conversation.item.done",
     text_delta="response.output_text.delta",
@@ -276,25 +261,8 @@ _BETA = _DialectSpec(
         }
     ),
     item_types=frozenset({"message", "function_call", "function_call_output"}),
-    session_fields=frozenset(
-        {
-            "model",
-            "modalities",
-            "instructions",
-            "voice",
-            "input_audio_format",
-            "output_audio_format",
-            "input_audio_transcription",
-            "input_audio_noise_reduction",
-            "turn_detection",
-            "tools",
-            "tool_choice",
-            "temperature",
-            "max_response_output_tokens",
-            "speed",
-            "tracing",
-        }
-    ),
+    # A client secret is minted over REST; session.update cannot set one.
+    session_fields=BETA_SESSION_FIELDS - {"client_secret"},
     item_added="conversation.item.created",
     item_done=None,
     text_delta="response.text.delta",
@@ -472,6 +440,17 @@ class _ClientError(Exception):
         self.message = message
         self.param = param
         self.kind = kind
+
+
+def _refuse_unknown(where: str, given: Iterable[str], allowed: frozenset[str]) -> None:
+    """Answer ``unknown_parameter`` for the first field of ``where`` the dialect lacks."""
+    for name in given:
+        if name not in allowed:
+            raise _ClientError(
+                "unknown_parameter",
+                f"Unknown parameter: '{where}.{name}'.",
+                param=f"{where}.{name}",
+            )
 
 
 @attrs.frozen
@@ -775,13 +754,7 @@ class _Session:
                         f"Unknown parameter: 'session.audio.{name}' (transcription session).",
                         param=f"session.audio.{name}",
                     )
-        for name in update:
-            if name not in fields:
-                raise _ClientError(
-                    "unknown_parameter",
-                    f"Unknown parameter: 'session.{name}'.",
-                    param=f"session.{name}",
-                )
+        _refuse_unknown("session", update, fields)
         for name, value in update.items():
             current = target.get(name)
             if name == "audio" and isinstance(value, dict) and isinstance(current, dict):
@@ -826,13 +799,7 @@ class _Session:
 
     def on_transcription_session_update(self, event: _JsonObject) -> None:
         update = copy.deepcopy(self._object(event, "session", required=True))
-        for name in update:
-            if name not in _TRANSCRIPTION_SESSION_FIELDS:
-                raise _ClientError(
-                    "unknown_parameter",
-                    f"Unknown parameter: 'session.{name}'.",
-                    param=f"session.{name}",
-                )
+        _refuse_unknown("session", update, _TRANSCRIPTION_SESSION_FIELDS)
         update.pop("client_secret", None)
         self.transcription.update(update)
         self.transcribing = True
@@ -986,13 +953,7 @@ class _Session:
 
     def on_response_create(self, event: _JsonObject) -> None:
         params = self._object(event, "response", required=False)
-        for name in params:
-            if name not in self.spec.response_fields:
-                raise _ClientError(
-                    "unknown_parameter",
-                    f"Unknown parameter: 'response.{name}'.",
-                    param=f"response.{name}",
-                )
+        _refuse_unknown("response", params, self.spec.response_fields)
         if self.active is not None:
             raise _ClientError(
                 "conversation_already_has_active_response",
