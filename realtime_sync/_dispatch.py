@@ -84,7 +84,9 @@ class HandlerRegistry:
         self.names = EventNames(dialect)
         self._lock = threading.Lock()
         self._entries: list[_Entry] = []
-        self._cache: dict[str, tuple[_Entry, ...]] = {}
+        # Per event type: its entries, and whether any is a once-entry (decided at lookup,
+        # not on every event).
+        self._cache: dict[str, tuple[tuple[_Entry, ...], bool]] = {}
 
     def add(self, pattern: str, handler: Handler, *, once: bool = False) -> None:
         if not callable(handler):
@@ -119,13 +121,14 @@ class HandlerRegistry:
 
     def take(self, event_type: str) -> tuple[_Entry, ...]:
         """Handlers for one event, in registration order; ``once`` ones are removed."""
-        entries = self._cache.get(event_type)
-        if entries is None:
+        cached = self._cache.get(event_type)
+        if cached is None:
             with self._lock:
                 matches = self.names.matches
                 entries = tuple(e for e in self._entries if matches(e.pattern, event_type))
-                self._cache[event_type] = entries
-        if entries and any(e.once for e in entries):
+                cached = self._cache[event_type] = (entries, any(e.once for e in entries))
+        entries, has_once = cached
+        if has_once:
             with self._lock:
                 # Another thread may have removed them already: keep only live ones.
                 live = set(map(id, self._entries))
