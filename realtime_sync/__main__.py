@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run one text session and print the answer")
     demo.add_argument("--prompt", default="Say hello to a new user of realtime_sync.")
-    demo.add_argument("--model", default=None, help="model (default: gpt-realtime)")
+    demo.add_argument("--model", default=None, help="model (default: a current GA model)")
     demo.add_argument(
         "--local", action="store_true", help="use the local server even if OPENAI_API_KEY is set"
     )

@@ -1,4 +1,10 @@
-"""RealtimeClient: the public, blocking face of the library."""
+"""RealtimeClient: the public, blocking face of the library, and the wiring behind it.
+
+A received frame travels: transport (``_websocket.py``, on the socket thread) → the
+client's :class:`~realtime_sync._dispatch.Dispatcher` queue → on the dispatcher thread,
+decoding (``_server_events.py``) → the connection's :class:`~realtime_sync._session.SessionCore`
+→ the client's reducers → user handlers → waiters.
+"""
 
 from __future__ import annotations
 
@@ -8,40 +14,24 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
-import websocket
 from attrs import define
 
-from ._connection import Connection, TransportOptions, join_started
 from ._dialects import BETA_TO_GA
-from ._dispatch import (
-    ConnectionEnded,
-    Dispatcher,
-    Expectation,
-    HandlerRegistry,
-    check_event_pattern,
-)
-from ._endpoints import Dialect, Target, azure_target, openai_target
+from ._dispatch import Dispatcher, Expectation, HandlerRegistry, check_event_pattern
+from ._endpoints import Auth, Dialect, azure_target, openai_target
 from ._errors import (
-    APIError,
-    AuthenticationError,
-    BadRequestError,
+    AlreadyConnectedError,
     ConfigurationError,
-    ConnectionClosed,
-    InternalServerError,
+    InternalError,
     InvalidEventError,
     NotConnectedError,
-    PermissionDeniedError,
-    RateLimitError,
     RealtimeError,
     RealtimeTimeoutError,
-    TransportError,
 )
-from ._json import dumps, loads
-from ._local_events import ClosedEvent
+from ._json import dumps
 from ._models import Model
 from ._objects import Session
 from ._resources import (
@@ -52,8 +42,11 @@ from ._resources import (
     SessionResource,
     TranscriptionSessionResource,
 )
-from ._secrets import install_log_filter, redact
-from ._server_events import ErrorEvent, ServerEvent, SessionEvent, decode_event, decode_payload
+from ._secrets import install_log_filter
+from ._server_events import ServerEvent, decode_event, decode_payload
+from ._session import SessionCore, SessionState
+from ._transport import Transport, TransportConnection
+from ._websocket import WebSocketTransport
 
 __all__ = ["RealtimeClient"]
 
@@ -65,16 +58,10 @@ _client_numbers = itertools.count(1)
 
 @define(eq=False)
 class _Link:
-    """One connection attempt and its dispatcher: what lives from connect() to close."""
+    """One connection attempt: its state core and its transport connection."""
 
-    connection: Connection
-    dispatcher: Dispatcher
-    display_url: str
-    close_requested: bool = False
-    session_started: bool = False
-    ended: bool = False  # the connection is over (its closing event is being dispatched)
-    # The server's error event, if it was the last thing before the close (3000, 4000...).
-    final_error: ErrorEvent | None = None
+    core: SessionCore
+    connection: TransportConnection
 
 
 class RealtimeClient:
@@ -115,12 +102,16 @@ class RealtimeClient:
         model: str | None = None,
         url: str | None = None,
         base_url: str | None = None,
-        auth: str = "header",
-        protocol: str = "ga",
+        auth: Auth = "header",
+        protocol: Dialect | None = None,
         normalize_events: bool = False,
         headers: Mapping[str, str] | None = None,
         organization: str | None = None,
         project: str | None = None,
+        azure_endpoint: str | None = None,
+        azure_deployment: str | None = None,
+        azure_ad_token_provider: Callable[[], str] | None = None,
+        api_version: str | None = None,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 10.0,
         connect_timeout: float = 10.0,
@@ -132,25 +123,31 @@ class RealtimeClient:
         http_proxy_auth: tuple[str, str] | None = None,
         http_no_proxy: list[str] | None = None,
         proxy_type: str | None = None,
+        transport: Transport | None = None,
     ) -> None:
         """Configure a client for OpenAI (or any OpenAI-compatible Realtime endpoint).
 
         Args:
-            api_key: API key or ephemeral client secret; defaults to ``OPENAI_API_KEY``.
-            model: Model name; defaults to ``gpt-realtime`` (GA) or the seed's beta model.
+            api_key: API key or ephemeral client secret; defaults to ``OPENAI_API_KEY``
+                (``AZURE_OPENAI_API_KEY`` for Azure).
+            model: Model name; defaults to a current GA model, or the seed's beta model.
             url: Full endpoint URL, used as given (``model`` is added when absent).
             base_url: API base such as ``https://api.openai.com/v1``; ``/realtime`` is added.
                 Defaults to ``OPENAI_BASE_URL`` when set.
             auth: How the key travels: ``"header"`` (``Authorization: Bearer``, default),
                 ``"subprotocol"`` (``openai-insecure-api-key.<key>``) or ``"query"``
                 (``api-key=<key>``; the key then sits in the URL, so avoid it server-side).
-            protocol: ``"ga"`` (default) or ``"beta"`` (adds ``OpenAI-Beta: realtime=v1``).
+            protocol: ``"ga"`` or ``"beta"`` (adds ``OpenAI-Beta: realtime=v1``); default GA,
+                or beta for an Azure ``api_version`` deployment.
             normalize_events: Deliver beta events under their GA names
                 (``response.text.delta`` as ``response.output_text.delta``...), so one program
                 handles both dialects with the same names.
             headers: Extra request headers.
             organization: ``OpenAI-Organization`` header; defaults to ``OPENAI_ORG_ID``.
             project: ``OpenAI-Project`` header; defaults to ``OPENAI_PROJECT_ID``.
+            azure_endpoint, azure_deployment, azure_ad_token_provider, api_version: Azure
+                OpenAI instead of OpenAI; see :meth:`azure`, which reads their environment
+                variables.
             ping_interval: Seconds between keepalive pings (None or 0: no pings).
             ping_timeout: Seconds to wait for a pong before the connection counts as dead.
             connect_timeout: Default for :meth:`connect`'s timeout.
@@ -160,34 +157,85 @@ class RealtimeClient:
             ca_certs: Path of a CA bundle to trust (shortcut for ``sslopt["ca_certs"]``).
             http_proxy_host, http_proxy_port, http_proxy_auth, http_no_proxy, proxy_type:
                 Proxy settings, passed to websocket-client.
+            transport: Where connections come from instead of websocket-client (e.g.
+                ``realtime_sync.testing.InProcessTransport``); the ping, TLS and proxy
+                settings then do not apply.
         """
-        extra = _openai_headers(headers, organization, project)
-        target = openai_target(
-            api_key=api_key if api_key is not None else os.environ.get("OPENAI_API_KEY"),
-            model=model,
-            url=url,
-            base_url=base_url or os.environ.get("OPENAI_BASE_URL") or None,
-            auth=auth,
-            dialect=protocol,
-            headers=extra,
+        azure = any(
+            value is not None
+            for value in (azure_endpoint, azure_deployment, azure_ad_token_provider, api_version)
         )
-        self._setup(
-            target,
-            normalize_events=normalize_events,
+        if azure:
+            target = azure_target(
+                endpoint=azure_endpoint,
+                deployment=azure_deployment or model,
+                api_key=api_key,
+                token_provider=azure_ad_token_provider,
+                api_version=api_version,
+                dialect=protocol,
+                headers=dict(headers or {}),
+            )
+        else:
+            target = openai_target(
+                api_key=api_key if api_key is not None else os.environ.get("OPENAI_API_KEY"),
+                model=model,
+                url=url,
+                base_url=base_url or os.environ.get("OPENAI_BASE_URL") or None,
+                auth=auth,
+                dialect=protocol or "ga",
+                headers=_openai_headers(headers, organization, project),
+            )
+        if ping_interval and ping_timeout and ping_interval <= ping_timeout:
+            raise ConfigurationError(
+                f"ping_interval ({ping_interval}) must be greater than ping_timeout "
+                f"({ping_timeout}): a pong has to be due before the next ping goes out"
+            )
+        if ping_timeout is not None and ping_timeout <= 0:
+            raise ConfigurationError("ping_timeout must be positive (or None)")
+        install_log_filter()
+        ssl_options = dict(sslopt or {})
+        if ca_certs is not None:
+            ssl_options["ca_certs"] = ca_certs
+        proxy = {
+            "http_proxy_host": http_proxy_host,
+            "http_proxy_port": http_proxy_port,
+            "http_proxy_auth": http_proxy_auth,
+            "http_no_proxy": http_no_proxy,
+            "proxy_type": proxy_type,
+        }
+        self._target = target
+        self._transport: Transport = transport or WebSocketTransport(
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
-            connect_timeout=connect_timeout,
-            close_timeout=close_timeout,
-            sslopt=sslopt,
-            ca_certs=ca_certs,
-            proxy={
-                "http_proxy_host": http_proxy_host,
-                "http_proxy_port": http_proxy_port,
-                "http_proxy_auth": http_proxy_auth,
-                "http_no_proxy": http_no_proxy,
-                "proxy_type": proxy_type,
-            },
+            sslopt=ssl_options,
+            proxy={name: value for name, value in proxy.items() if value is not None},
         )
+        self._connect_timeout = connect_timeout
+        self._close_timeout = close_timeout
+        self._registry = HandlerRegistry(target.dialect)
+        self._lock = threading.Lock()
+        self._link: _Link | None = None
+        number = next(_client_numbers)
+        self._name = f"realtime_sync-{number}"
+        self._dispatcher = Dispatcher(
+            self._registry,
+            name=self._name,
+            decode=(
+                _normalized_decode
+                if normalize_events and target.dialect == "beta"
+                else decode_event
+            ),
+            on_failure=self._dispatcher_failed,
+        )
+        self._event_ids = itertools.count(1)
+        self._link_numbers = itertools.count(1)
+        self._event_id_prefix = f"evt_{os.urandom(6).hex()}_"
+        self.session = SessionResource(self)
+        self.conversation = ConversationResource(self)
+        self.input_audio_buffer = InputAudioBufferResource(self)
+        self.output_audio_buffer = OutputAudioBufferResource(self)
+        self.response = ResponseResource(self)
+        self.transcription_session = TranscriptionSessionResource(self)
 
     @classmethod
     def azure(
@@ -198,16 +246,7 @@ class RealtimeClient:
         api_key: str | None = None,
         azure_ad_token_provider: Callable[[], str] | None = None,
         api_version: str | None = None,
-        protocol: str | None = None,
-        normalize_events: bool = False,
-        headers: Mapping[str, str] | None = None,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 10.0,
-        connect_timeout: float = 10.0,
-        close_timeout: float = 5.0,
-        sslopt: Mapping[str, Any] | None = None,
-        ca_certs: str | None = None,
-        proxy: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> RealtimeClient:
         """A client for Azure OpenAI's Realtime endpoint.
 
@@ -222,86 +261,20 @@ class RealtimeClient:
             api_version: When given (or set as ``OPENAI_API_VERSION``), use the legacy
                 ``/openai/realtime?api-version=...&deployment=...`` URL, which speaks the
                 beta dialect; otherwise the GA ``/openai/v1/realtime`` URL.
-            protocol: Override the dialect (``"ga"`` or ``"beta"``).
-            proxy: websocket-client proxy keywords (``http_proxy_host``, ...).
-
-        The remaining arguments are as for :class:`RealtimeClient`.
+            options: Any other :class:`RealtimeClient` argument (``protocol``,
+                ``ping_interval``, ``http_proxy_host``, ``transport``...).
         """
         if api_key is None and azure_ad_token_provider is None:
             api_key = os.environ.get("AZURE_OPENAI_API_KEY")
-        target = azure_target(
-            endpoint=endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT"),
-            deployment=deployment,
-            api_key=api_key,
-            token_provider=azure_ad_token_provider,
+        return cls(
+            api_key,
+            # "" rather than None: still an Azure client, refused for its missing endpoint.
+            azure_endpoint=endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT") or "",
+            azure_deployment=deployment,
+            azure_ad_token_provider=azure_ad_token_provider,
             api_version=api_version or os.environ.get("OPENAI_API_VERSION"),
-            dialect=protocol,
-            headers=dict(headers or {}),
+            **options,
         )
-        client = cls.__new__(cls)
-        client._setup(
-            target,
-            normalize_events=normalize_events,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            connect_timeout=connect_timeout,
-            close_timeout=close_timeout,
-            sslopt=sslopt,
-            ca_certs=ca_certs,
-            proxy=dict(proxy or {}),
-        )
-        return client
-
-    def _setup(
-        self,
-        target: Target,
-        *,
-        normalize_events: bool,
-        ping_interval: float | None,
-        ping_timeout: float | None,
-        connect_timeout: float,
-        close_timeout: float,
-        sslopt: Mapping[str, Any] | None,
-        ca_certs: str | None,
-        proxy: Mapping[str, Any],
-    ) -> None:
-        if ping_interval and ping_timeout and ping_interval <= ping_timeout:
-            raise ConfigurationError(
-                f"ping_interval ({ping_interval}) must be greater than ping_timeout "
-                f"({ping_timeout}): a pong has to be due before the next ping goes out"
-            )
-        if ping_timeout is not None and ping_timeout <= 0:
-            raise ConfigurationError("ping_timeout must be positive (or None)")
-        install_log_filter()
-        ssl_options = dict(sslopt or {})
-        if ca_certs is not None:
-            ssl_options["ca_certs"] = ca_certs
-        self._target = target
-        self._transport = TransportOptions(
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            sslopt=ssl_options,
-            proxy={name: value for name, value in proxy.items() if value is not None},
-        )
-        self._connect_timeout = connect_timeout
-        self._close_timeout = close_timeout
-        self._registry = HandlerRegistry(target.dialect)
-        self._lock = threading.Lock()
-        self._link: _Link | None = None
-        self._session: Session | None = None
-        self._number = next(_client_numbers)
-        self._event_ids = itertools.count(1)
-        self._link_numbers = itertools.count(1)
-        self._event_id_prefix = f"evt_{os.urandom(6).hex()}_"
-        self._decode = (
-            _normalized_decode if normalize_events and target.dialect == "beta" else decode_event
-        )
-        self.session = SessionResource(self)
-        self.conversation = ConversationResource(self)
-        self.input_audio_buffer = InputAudioBufferResource(self)
-        self.output_audio_buffer = OutputAudioBufferResource(self)
-        self.response = ResponseResource(self)
-        self.transcription_session = TranscriptionSessionResource(self)
 
     # --- introspection ----------------------------------------------------------------------
 
@@ -321,10 +294,15 @@ class RealtimeClient:
         link = self._link
         return (
             link is not None
-            and link.session_started
-            and link.connection.alive
-            and not link.close_requested
+            and link.core.state is SessionState.OPEN
+            and not link.connection.finished
         )
+
+    @property
+    def _session(self) -> Session | None:
+        """The current connection's session, None before ``session.created``."""
+        link = self._link
+        return None if link is None else link.core.session
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "disconnected"
@@ -389,74 +367,70 @@ class RealtimeClient:
 
         Raises :class:`~realtime_sync.AuthenticationError`,
         :class:`~realtime_sync.RateLimitError` and the other :class:`APIError` classes when
-        the server refuses, :class:`TransportError` when the network does, and
+        the server refuses, :class:`TransportError` when the network does,
         :class:`RealtimeTimeoutError` when no session starts within ``timeout`` seconds
-        (default: the client's ``connect_timeout``).
+        (default: the client's ``connect_timeout``), :class:`AlreadyConnectedError` when a
+        session is open or opening, and :class:`ClientClosed` when ``close()`` interrupts it.
         """
         timeout = self._connect_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         with self._lock:
             previous = self._link
-            if previous is not None and not (
-                previous.close_requested or previous.ended or previous.connection.finished
+            if (
+                previous is not None
+                and previous.core.state in _LIVE_STATES
+                and not (previous.connection.finished)
             ):
-                raise RealtimeError(
+                raise AlreadyConnectedError(
                     "already connected (or connecting); call close() before connecting again"
                 )
             handshake = self._target.handshake()
-            name = f"realtime_sync-{self._number}.{next(self._link_numbers)}"
-            # The hook is bound to this link: a late event of an old connection must never
-            # touch the state of a newer one. (`link` is assigned before the thread starts.)
-            dispatcher = Dispatcher(
-                self._registry,
-                lambda event: self._before_handlers(link, event),
-                name=f"{name}-dispatch",
-                decode=self._decode,
-            )
-            connection = Connection(
+            core = SessionCore(handshake.display_url)
+            name = f"{self._name}.{next(self._link_numbers)}-socket"
+            dispatcher = self._dispatcher
+            connection = self._transport.open(
                 handshake,
-                self._transport,
-                on_frame=dispatcher.submit,
-                on_end=lambda code, reason, exc: dispatcher.submit(
-                    ConnectionEnded(code, reason, exc)
-                ),
-                thread_name=f"{name}-socket",
+                on_frame=lambda data: dispatcher.submit(core, data),
+                on_end=lambda ended: dispatcher.submit(core, ended),
+                name=name,
             )
-            link = _Link(connection, dispatcher, handshake.display_url)
-            self._link = link
-            self._session = None
+            link = self._link = _Link(core, connection)
         if previous is not None:
-            # Handlers run on one thread at a time: let the old connection's last events
-            # (its client.closed included) finish first.
-            join_started(previous.dispatcher.thread, self._close_timeout)
-        logger.info("connecting to %s (%s dialect)", link.display_url, self.dialect)
-        dispatcher.start()
+            # Handlers run one event at a time, in order: let the old connection's last
+            # events (its client.closed included) be dispatched before the new one's.
+            dispatcher.wait_detached(previous.core, self._close_timeout)
+        logger.info("connecting to %s (%s dialect)", core.display_url, self.dialect)
+        dispatcher.attach(core)
+        # Registered before the connection starts: however fast the server, it is caught.
+        created = dispatcher.expect("session.created", None)
         connection.start()
         started = time.monotonic()
         try:
-            created = dispatcher.wait_for("session.created", None, timeout)
+            event = created.wait(max(0.0, deadline - time.monotonic()))
         except RealtimeTimeoutError:
             # Out of time: cut the connection and let its threads end on their own.
-            link.close_requested = True
+            core.request_close()
             connection.abort()
             stage = (
                 "the server accepted the WebSocket but sent no session.created"
-                if connection.opened.is_set()
+                if connection.opened
                 else "the WebSocket upgrade did not complete"
             )
             raise RealtimeTimeoutError(
-                f"could not start a session at {link.display_url} within {timeout} s: {stage}"
+                f"could not start a session at {core.display_url} within {timeout} s: {stage}"
             ) from None
         except RealtimeError:
             self._wind_down(link, self._close_timeout)
             raise
         logger.info("session started in %.0f ms", (time.monotonic() - started) * 1000)
-        session: Session = created.session
+        session: Session = event.session
         return session
 
     def close(self, timeout: float | None = None) -> None:
         """End the session and stop the threads; idempotent, callable from any thread
         (a handler included); returns within ``timeout`` seconds (default: the client's
-        ``close_timeout``). Events already received are still dispatched.
+        ``close_timeout``). Events already received are still dispatched; waits still
+        pending then raise :class:`~realtime_sync.ClientClosed`.
         """
         link = self._link
         if link is None:
@@ -465,15 +439,23 @@ class RealtimeClient:
 
     def _wind_down(self, link: _Link, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        link.close_requested = True
+        link.core.request_close()
         if not link.connection.close(timeout):
             logger.warning(
                 "the socket thread of %s did not stop within %s s; it is a daemon and will "
                 "end when the operating system gives up on the connection",
-                link.display_url,
+                link.core.display_url,
                 timeout,
             )
-        join_started(link.dispatcher.thread, deadline - time.monotonic())
+        if not self._dispatcher.on_dispatcher_thread():
+            self._dispatcher.wait_detached(link.core, deadline - time.monotonic())
+
+    def _dispatcher_failed(self, error: InternalError) -> None:
+        """The dispatcher thread failed and closed the session: cut the connection too."""
+        link = self._link
+        if link is not None:
+            link.core.request_close()
+            link.connection.abort()
 
     def __enter__(self) -> RealtimeClient:
         self.connect()
@@ -492,21 +474,32 @@ class RealtimeClient:
     def send(self, event: Mapping[str, Any] | Model) -> str:
         """Send one client event; return its ``event_id`` (generated when absent).
 
-        Thread-safe. Raises :class:`NotConnectedError` when no connection is open rather than
+        Thread-safe. The event is checked first: anything that is not valid JSON for the
+        wire raises :class:`InvalidEventError` naming the offending field, and nothing is
+        sent. Raises :class:`NotConnectedError` when no connection is open rather than
         dropping the event, and :class:`TransportError` when the socket fails mid-send.
         """
-        payload = event.to_dict() if isinstance(event, Model) else dict(event)
+        if isinstance(event, Model):
+            payload = event.to_dict()
+        elif isinstance(event, Mapping):
+            payload = dict(event)
+        else:
+            raise InvalidEventError(
+                f"a client event is a mapping with a 'type' (or a typed event), not "
+                f"{type(event).__name__}"
+            )
         if not isinstance(payload.get("type"), str):
             raise InvalidEventError("a client event needs a string 'type', e.g. 'response.create'")
         event_id = payload.get("event_id")
         if not event_id:
             event_id = payload["event_id"] = f"{self._event_id_prefix}{next(self._event_ids)}"
+        data = dumps(payload)
         link = self._link
-        if link is None or not link.connection.opened.is_set() or link.close_requested:
+        if link is None or not link.connection.opened or link.core.close_requested:
             raise NotConnectedError(
                 f"not connected: call connect() before sending {payload['type']!r}"
             )
-        link.connection.send(dumps(payload))
+        link.connection.send(data)
         return str(event_id)
 
     def wait_for(
@@ -521,15 +514,15 @@ class RealtimeClient:
 
         Only events dispatched after the call count; to catch the answer to something you
         send, call :meth:`expect` before sending instead. Raises :class:`RealtimeTimeoutError`
-        after ``timeout`` seconds, :class:`ConnectionClosed` if the session ends first, and
-        :class:`WouldDeadlockError` when called from a handler.
+        after ``timeout`` seconds, :class:`ConnectionClosed` if the session ends first
+        (:class:`ClientClosed` if ``close()`` ended it), and :class:`WouldDeadlockError`
+        when called from a handler.
         """
         if not allow_unknown:
             check_event_pattern(event_type)
-        link = self._link
-        if link is None:
+        if self._link is None:
             raise NotConnectedError(f"not connected: nothing to wait for {event_type!r} on")
-        return link.dispatcher.wait_for(event_type, predicate, timeout)
+        return self._dispatcher.wait_for(event_type, predicate, timeout)
 
     def expect(
         self,
@@ -548,44 +541,12 @@ class RealtimeClient:
         """
         if not allow_unknown:
             check_event_pattern(event_type)
-        link = self._link
-        if link is None:
+        if self._link is None:
             raise NotConnectedError(f"not connected: nothing to expect {event_type!r} on")
-        return link.dispatcher.expect(event_type, predicate)
+        return self._dispatcher.expect(event_type, predicate)
 
-    # --- dispatcher thread ------------------------------------------------------------------
 
-    def _before_handlers(self, link: _Link, event: Any) -> Any:
-        """The client's own bookkeeping, run on the dispatcher before user handlers."""
-        if type(event) is ConnectionEnded:
-            link.ended = True
-            return self._closed_event(link, event)
-        link.final_error = event if type(event) is ErrorEvent else None
-        if type(event) is SessionEvent:
-            if event.type == "session.created":
-                link.session_started = True
-            if link is self._link:  # a late event of an old connection is not our session
-                self._session = event.session
-        elif (
-            type(event) is ErrorEvent
-            and link.session_started
-            and not self._registry.has_handlers("error")
-        ):
-            detail = event.error
-            logger.warning(
-                "server error %s: %s (no on('error') handler registered)",
-                detail.code or detail.type,
-                redact(detail.message or ""),
-            )
-        return event
-
-    def _closed_event(self, link: _Link, ended: ConnectionEnded) -> ClosedEvent:
-        if link.close_requested:
-            logger.info("connection to %s closed", link.display_url)
-            return ClosedEvent(code=ended.code, reason=ended.reason, requested=True)
-        error = _failure(link, ended)
-        logger.info("connection to %s ended: %s", link.display_url, error)
-        return ClosedEvent(code=ended.code, reason=ended.reason, requested=False, error=error)
+_LIVE_STATES = frozenset({SessionState.CONNECTING, SessionState.OPEN})
 
 
 def _normalized_decode(data: bytes | str) -> Any:
@@ -608,148 +569,3 @@ def _openai_headers(
     if project:
         result.setdefault("OpenAI-Project", project)
     return result
-
-
-# --- turning how a connection ended into an exception -----------------------------------------
-
-_STATUS_ERRORS: dict[int, type[APIError]] = {
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    429: RateLimitError,
-}
-_CODE_ERRORS: dict[str, type[APIError]] = {
-    "invalid_api_key": AuthenticationError,
-    "missing_api_key": AuthenticationError,
-    "invalid_authentication": AuthenticationError,
-    "account_deactivated": AuthenticationError,
-    "insufficient_quota": RateLimitError,
-    "rate_limit_exceeded": RateLimitError,
-    "billing_hard_limit_reached": RateLimitError,
-    "model_not_found": BadRequestError,
-    "unsupported_country_region_territory": PermissionDeniedError,
-    "server_error": InternalServerError,
-}
-_CLOSE_CODE_ERRORS: dict[int, type[APIError]] = {
-    3000: AuthenticationError,
-    4000: BadRequestError,
-    1011: InternalServerError,
-}
-
-
-def _failure(link: _Link, ended: ConnectionEnded) -> RealtimeError:
-    """The exception for a connection that ended without close() being called."""
-    exc = ended.exception
-    if isinstance(exc, websocket.WebSocketBadStatusException):
-        return _http_error(exc)
-    final = link.final_error
-    if not link.session_started and (final is not None or ended.code in _CLOSE_CODE_ERRORS):
-        return _refusal_error(final, ended)
-    if link.session_started and ended.code is not None:
-        detail = final.error if final is not None else None
-        what = (
-            "the session expired"
-            if detail and detail.code == "session_expired"
-            else ("the server closed the session")
-        )
-        message = f"{what} (close code {ended.code}"
-        message += f", reason {redact(ended.reason)!r})" if ended.reason else ")"
-        if detail is not None and detail.message:
-            message += f": {redact(detail.message)}"
-        return ConnectionClosed(message, code=ended.code, reason=ended.reason, error=final)
-    if isinstance(exc, websocket.WebSocketTimeoutException) and link.session_started:
-        return ConnectionClosed(
-            f"the connection to {link.display_url} went silent: no pong within the ping timeout"
-        )
-    if link.session_started:
-        detail_text = f": {redact(str(exc))}" if exc is not None else ""
-        return ConnectionClosed(f"the connection dropped without a close frame{detail_text}")
-    if exc is not None:
-        error = TransportError(f"could not connect to {link.display_url}: {redact(str(exc))}")
-        error.__cause__ = exc
-        return error
-    return ConnectionClosed(
-        f"{link.display_url} closed the connection before the session started"
-        + (f" (close code {ended.code})" if ended.code is not None else ""),
-        code=ended.code,
-        reason=ended.reason,
-    )
-
-
-def _refusal_error(final: ErrorEvent | None, ended: ConnectionEnded) -> APIError:
-    """An error event followed by a close, before session.created: the server said no."""
-    detail = final.error if final is not None else None
-    code = detail.code if detail else None
-    cls = _CODE_ERRORS.get(code or "") or _CLOSE_CODE_ERRORS.get(ended.code or 0, BadRequestError)
-    if detail is not None and detail.type == "server_error":
-        cls = InternalServerError
-    message = redact(detail.message or "") if detail else ""
-    message = message or f"the server closed the connection with code {ended.code}"
-    if code == "beta_api_shape_disabled":
-        message += (
-            " — this endpoint no longer speaks the beta Realtime protocol: create the client "
-            "with protocol='ga' (the default) instead of protocol='beta'"
-        )
-    return cls(
-        message,
-        code=code,
-        type=detail.type if detail else None,
-        param=detail.param if detail else None,
-        body=final.to_dict() if final is not None else None,
-        close_code=ended.code,
-        close_reason=ended.reason,
-    )
-
-
-def _http_error(exc: websocket.WebSocketBadStatusException) -> APIError:
-    """An HTTP refusal of the upgrade, as the matching APIError."""
-    status = int(exc.status_code)
-    headers = {str(k).lower(): str(v) for k, v in (exc.resp_headers or {}).items()}
-    raw = exc.resp_body
-    body: Any = None
-    detail: Mapping[str, Any] = {}
-    if raw:
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        try:
-            body = loads(text)
-        except ValueError:
-            body = redact(text)
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            detail = body["error"]
-    cls = _STATUS_ERRORS.get(status) or (InternalServerError if status >= 500 else BadRequestError)
-    message = redact(str(detail.get("message") or "")) or (
-        f"the server refused the WebSocket upgrade with HTTP {status}"
-        f" {exc.status_message or ''}".rstrip()
-    )
-    kwargs: dict[str, Any] = {
-        "status_code": status,
-        "headers": headers,
-        "body": body,
-        "code": detail.get("code"),
-        "type": detail.get("type"),
-        "param": detail.get("param"),
-        "request_id": headers.get("x-request-id"),
-    }
-    if cls is RateLimitError:
-        return RateLimitError(
-            f"HTTP {status}: {message}", retry_after=_retry_after(headers), **kwargs
-        )
-    return cls(f"HTTP {status}: {message}", **kwargs)
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from ``Retry-After`` (seconds or an HTTP date) or ``retry-after-ms``."""
-    if "retry-after-ms" in headers:
-        try:
-            return float(headers["retry-after-ms"]) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None

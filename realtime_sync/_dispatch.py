@@ -8,36 +8,44 @@ each event, so when ``wait_for`` returns every handler has seen the event.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import queue
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from attrs import define, frozen
+from attrs import define
 
 from ._dialects import BETA_SERVER_EVENTS, CLIENT_SIDE_EVENTS, GA_SERVER_EVENTS, EventNames
 from ._errors import (
-    ConnectionClosed,
+    ClientClosed,
+    InternalError,
     RealtimeTimeoutError,
     UnknownEventTypeError,
     WouldDeadlockError,
 )
-from ._local_events import ClosedEvent, HandlerErrorEvent
-from ._server_events import decode_event
+from ._local_events import ClosedEvent, HandlerErrorEvent, InvalidFrameEvent
+from ._secrets import redact
+from ._server_events import ErrorEvent, decode_event
+from ._session import SessionCore, SessionState
+from ._transport import TransportEnded
 
 __all__ = [
-    "ConnectionEnded",
     "Dispatcher",
     "Expectation",
     "HandlerRegistry",
+    "Reducer",
     "check_event_pattern",
 ]
 
 logger = logging.getLogger("realtime_sync")
 
 Handler = Callable[[Any], Any]
+Reducer = Callable[[Any], Any]
+"""Client state updated from every event before handlers see it; returns the event."""
 KNOWN_EVENT_TYPES = GA_SERVER_EVENTS | BETA_SERVER_EVENTS | CLIENT_SIDE_EVENTS
 
 
@@ -211,55 +219,88 @@ class Expectation:
 
 
 class Dispatcher:
-    """One thread that decodes frames and runs handlers and waiters, in arrival order.
+    """The client's one dispatcher: decodes frames and runs handlers and waiters, in order.
 
-    ``before_handlers`` is the client's own state update, run before any user handler sees
-    an event; it returns the event to dispatch (it turns the socket thread's
-    :class:`ConnectionEnded` record into a :class:`ClosedEvent`). The thread ends after it
-    dispatches a ClosedEvent.
+    One per client, across its connections, so that handlers never run concurrently and
+    waits can outlive a connection. Each queued item names the :class:`SessionCore` of the
+    connection it came from; the core sees it first (it turns the transport's end report
+    into the closing event), then the client's ``reducers`` in order, then handlers, then
+    waiters. The thread runs while a connection is attached (from :meth:`attach` until its
+    closing event is dispatched) and stops when none is, to start again on the next.
+
+    If the thread ever fails for a reason of its own (a bug, or a ``BaseException`` in our
+    machinery: handlers' exceptions never get that far), it does not die silently: every
+    pending wait fails with :class:`InternalError`, handlers get a ``client.closed`` carrying
+    it, and ``on_failure`` lets the client cut its connections.
     """
 
     def __init__(
         self,
         registry: HandlerRegistry,
-        before_handlers: Callable[[Any], Any],
         *,
         name: str,
         decode: Callable[[bytes | str], Any] = decode_event,
+        reducers: Sequence[Reducer] = (),
+        on_failure: Callable[[InternalError], None] | None = None,
     ) -> None:
         self._registry = registry
-        self._before_handlers = before_handlers
+        self._name = name
         self._decode = decode
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._reducers = tuple(reducers)
+        self._on_failure = on_failure
+        self._queue: queue.SimpleQueue[tuple[SessionCore, Any]] = queue.SimpleQueue()
+        # Guards the thread's life, the attached connections and the expectations.
+        self._lock = threading.Condition()
+        self._attached: list[SessionCore] = []
+        self._current: SessionCore | None = None
+        self._closed_event: ClosedEvent | None = None  # the current connection's, once made
         self._expectations: list[Expectation] = []
-        self._expectations_lock = threading.Lock()
-        self._closed_event: ClosedEvent | None = None
-        self._seq = 0  # number of the event being dispatched; only this thread writes it
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread: threading.Thread | None = None
+        self._thread_ident: int | None = None
+        self._seq = 0  # number of the event being dispatched; only the thread writes it
 
-    def start(self) -> None:
-        self.thread.start()
+    # --- any thread -------------------------------------------------------------------------
 
-    def submit(self, item: Any) -> None:
-        """Queue a raw frame (bytes/str) or an already made event. Callable from any thread."""
-        self._queue.put(item)
+    def attach(self, core: SessionCore) -> None:
+        """Make ``core`` the current connection and have a thread ready for its events."""
+        with self._lock:
+            self._attached.append(core)
+            self._current = core
+            self._closed_event = None
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"{self._name}-dispatch", daemon=True
+                )
+                self._thread.start()
+
+    def submit(self, core: SessionCore, item: Any) -> None:
+        """Queue a frame (bytes/str) or an event of ``core``'s connection. Any thread."""
+        self._queue.put((core, item))
+
+    def wait_detached(self, core: SessionCore, timeout: float) -> bool:
+        """Wait until ``core``'s closing event was dispatched; when no connection is left,
+        also until the thread has ended. True if both happened within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            if not self._lock.wait_for(lambda: core not in self._attached, max(0.0, timeout)):
+                return False
+            thread = None if self._attached else self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+            return not thread.is_alive()
+        return True
 
     def on_dispatcher_thread(self) -> bool:
-        return threading.get_ident() == self.thread.ident
-
-    @property
-    def finished(self) -> bool:
-        """True once the closing event was dispatched: no further event will come."""
-        return self._closed_event is not None
+        return threading.get_ident() == self._thread_ident
 
     def expect(self, pattern: str, predicate: Callable[[Any], bool] | None) -> Expectation:
         """Start expecting the next event matching ``pattern`` (and ``predicate``)."""
-        with self._expectations_lock:
+        with self._lock:
             expectation = Expectation(self, pattern, predicate, self._seq + 1, self._registry.names)
             if self._closed_event is None:
                 self._expectations.append(expectation)
             else:
-                expectation.fail(_closed_error(self._closed_event))
+                expectation.fail(closed_error(self._closed_event))
         return expectation
 
     def wait_for(
@@ -271,56 +312,93 @@ class Dispatcher:
         return self.expect(pattern, predicate).wait(timeout)
 
     def discard(self, expectation: Expectation) -> None:
-        with self._expectations_lock:
+        with self._lock:
             if expectation in self._expectations:
                 self._expectations.remove(expectation)
 
-    def _run(self) -> None:
-        get, decode = self._queue.get, self._decode
-        while True:
-            item = get()
-            self._seq += 1
-            event = decode(item) if isinstance(item, (bytes, str)) else item
-            try:
-                event = self._before_handlers(event)
-            except Exception:  # a bug of ours: report it, and never strand the waiters
-                logger.exception("internal error while handling %r", event)
-                if type(event) is ConnectionEnded:
-                    event = ClosedEvent(
-                        code=event.code,
-                        reason=event.reason,
-                        requested=False,
-                        error=ConnectionClosed("the connection ended (internal error; see log)"),
-                    )
-            self._dispatch(event, self._seq)
-            if type(event) is ClosedEvent:
-                return
+    # --- the dispatcher thread --------------------------------------------------------------
 
-    def _dispatch(self, event: Any, seq: int) -> None:
-        for entry in self._registry.take(event.type):
+    def _run(self) -> None:
+        self._thread_ident = threading.get_ident()
+        try:
+            while self._handle_one():
+                pass
+        except BaseException as exc:
+            self._fail(exc)
+
+    def _handle_one(self) -> bool:
+        """Dispatch the next queued item; False when the thread should end."""
+        core, item = self._queue.get()
+        event = self._decode_safely(item) if isinstance(item, (bytes, str)) else item
+        try:
+            event = core.receive(event)
+            if event is not None:
+                for reducer in self._reducers:
+                    event = reducer(event)
+        except Exception as exc:  # a bug of ours: report it, and never strand the waiters
+            logger.exception("internal error while handling %s", getattr(event, "type", event))
+            if type(item) is TransportEnded:
+                error = InternalError("the connection ended (internal error; see the log)")
+                error.__cause__ = exc
+                event = core.fail(error)
+        if event is not None:
+            self._seq += 1
+            self._dispatch(event, self._seq, core)
+            if type(event) is not ClosedEvent:
+                return True
+        with self._lock:
+            if core.state is SessionState.CLOSED and core in self._attached:
+                self._attached.remove(core)
+                self._lock.notify_all()
+            if self._attached or not self._queue.empty():
+                return True
+            self._thread = None
+            self._thread_ident = None
+            return False
+
+    def _decode_safely(self, data: bytes | str) -> Any:
+        try:
+            return self._decode(data)
+        except Exception as exc:  # the decoder promises not to raise; a frame never kills us
+            return InvalidFrameEvent(data=data, reason=f"could not be decoded: {exc!r}")
+
+    def _dispatch(self, event: Any, seq: int, core: SessionCore) -> None:
+        entries = self._registry.take(event.type)
+        for entry in entries:
             try:
                 entry.handler(event)
-            except Exception as exc:
-                self._report_handler_error(event, entry.handler, exc)
-        if type(event) is ClosedEvent:
-            with self._expectations_lock:
+            except BaseException as exc:  # SystemExit in a handler ends nothing but it
+                self._report_handler_error(event, entry.handler, exc, core)
+        heard = bool(entries)
+        if type(event) is ClosedEvent and core is self._current:
+            with self._lock:
                 self._closed_event = event
                 pending, self._expectations = self._expectations, []
-            error = _closed_error(event)
+            error = closed_error(event)
             for expectation in pending:
                 if not expectation.offer(event, seq):  # expect("client.closed") is served
                     expectation.fail(error)
         elif self._expectations:
             # Predicates are user code: run them outside the lock, which expect() and
             # cancel() (perhaps called by a predicate) need.
-            with self._expectations_lock:
+            with self._lock:
                 pending = list(self._expectations)
             served = [e for e in pending if e.offer(event, seq)]
             if served:
-                with self._expectations_lock:
+                heard = True
+                with self._lock:
                     self._expectations = [e for e in self._expectations if e not in served]
+        if not heard and type(event) is ErrorEvent and core.state is SessionState.OPEN:
+            detail = event.error
+            logger.warning(
+                "server error %s: %s (no on('error') handler or wait for it registered)",
+                detail.code or detail.type,
+                redact(detail.message or ""),
+            )
 
-    def _report_handler_error(self, event: Any, handler: Handler, exc: Exception) -> None:
+    def _report_handler_error(
+        self, event: Any, handler: Handler, exc: BaseException, core: SessionCore
+    ) -> None:
         logger.error(
             "handler %s raised on %s; the session goes on",
             getattr(handler, "__qualname__", handler),
@@ -330,21 +408,35 @@ class Dispatcher:
         if type(event) is HandlerErrorEvent:
             return  # an error handler failing: logged, not reported again (no loop)
         self._seq += 1
-        self._dispatch(HandlerErrorEvent(event=event, handler=handler, exception=exc), self._seq)
+        report = HandlerErrorEvent(event=event, handler=handler, exception=exc)
+        self._dispatch(report, self._seq, core)
 
-
-@frozen
-class ConnectionEnded:
-    """The socket thread's report that the connection is over, queued behind its frames."""
-
-    code: int | None
-    """Close code from the server's close frame, if there was one."""
-    reason: str | None
-    """Close reason, if there was one."""
-    exception: BaseException | None
-    """What ended it, when it was not a clean close."""
-    type: str = "client.connection_ended"
-    """Internal; never reaches handlers."""
+    def _fail(self, cause: BaseException) -> None:
+        """The thread itself failed: fail every wait, tell handlers, let the client close."""
+        logger.critical("the dispatcher thread failed; closing the client", exc_info=cause)
+        error = InternalError(f"the dispatcher thread failed ({cause!r}); the client closed")
+        error.__cause__ = cause
+        with self._lock:
+            cores, self._attached = self._attached, []
+            pending, self._expectations = self._expectations, []
+            self._thread = None
+            self._thread_ident = None
+            closed = None
+            for core in cores:  # their queued items are dropped from now on
+                event = core.fail(error)
+                if core is self._current:
+                    closed = self._closed_event = event
+            self._lock.notify_all()
+        # As for every event: handlers first, then waiters.
+        with contextlib.suppress(BaseException):  # best effort, never a second failure
+            if self._on_failure is not None:
+                self._on_failure(error)
+        if closed is not None:
+            for entry in self._registry.take(closed.type):
+                with contextlib.suppress(BaseException):
+                    entry.handler(closed)
+        for expectation in pending:
+            expectation.fail(error)
 
 
 def _would_deadlock(pattern: str) -> WouldDeadlockError:
@@ -355,9 +447,8 @@ def _would_deadlock(pattern: str) -> WouldDeadlockError:
     )
 
 
-def _closed_error(event: ClosedEvent) -> BaseException:
+def closed_error(event: ClosedEvent) -> BaseException:
+    """What a wait cut short by ``event`` raises."""
     if event.error is not None:
         return event.error
-    return ConnectionClosed(
-        "the session was closed by close()", code=event.code, reason=event.reason
-    )
+    return ClientClosed("the session was closed by close() while waiting")

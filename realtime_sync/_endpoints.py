@@ -6,6 +6,7 @@ the client's settings into the URL, headers and subprotocols of one WebSocket up
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -16,6 +17,7 @@ from ._errors import ConfigurationError
 from ._secrets import redact_url, register_secret
 
 __all__ = [
+    "ANNOUNCED_SHUTDOWNS",
     "DEFAULT_MODELS",
     "Auth",
     "Dialect",
@@ -25,14 +27,30 @@ __all__ = [
     "openai_target",
 ]
 
+logger = logging.getLogger("realtime_sync")
+
 Auth = Literal["header", "subprotocol", "query"]
 Dialect = Literal["ga", "beta"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODELS: Mapping[Dialect, str] = {
-    "ga": "gpt-realtime",
+    "ga": "gpt-realtime-2.1",
     "beta": "gpt-4o-realtime-preview-2024-12-17",
 }
+ANNOUNCED_SHUTDOWNS: Mapping[str, str] = dict.fromkeys(
+    (
+        "gpt-realtime",
+        "gpt-realtime-2025-08-28",
+        "gpt-realtime-mini",
+        "gpt-realtime-mini-2025-12-15",
+        "gpt-audio-mini",
+        "gpt-audio-mini-2025-12-15",
+    ),
+    "2027-01-20",
+)
+"""Models with an announced shutdown date (as the official ``openai`` package documents
+its realtime model list)."""
+_warned_models: set[str] = set()
 BETA_HEADER = ("OpenAI-Beta", "realtime=v1")
 BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 KEY_SUBPROTOCOL_PREFIX = "openai-insecure-api-key."
@@ -111,6 +129,19 @@ class Target:
         )
 
 
+def _warn_if_retiring(model: str) -> None:
+    """Log once per process per model that its shutdown has been announced."""
+    shutdown = ANNOUNCED_SHUTDOWNS.get(model)
+    if shutdown is not None and model not in _warned_models:
+        _warned_models.add(model)
+        logger.warning(
+            "model %r has an announced shutdown on %s; choose a current model such as %r",
+            model,
+            shutdown,
+            DEFAULT_MODELS["ga"],
+        )
+
+
 def _with_query(url: str, params: Mapping[str, str]) -> str:
     """Add ``params`` to ``url``'s query unless the query already names them."""
     parts = urlsplit(url)
@@ -158,6 +189,7 @@ def openai_target(
     if url is None:
         url = (base_url or OPENAI_BASE_URL).rstrip("/") + "/realtime"
     model = model or DEFAULT_MODELS[dialect]  # type: ignore[index]
+    _warn_if_retiring(model)
     return Target(
         url=_with_query(_websocket_scheme(url), {"model": model}),
         dialect=dialect,  # type: ignore[arg-type]

@@ -7,16 +7,20 @@ Every exception the library raises derives from :class:`RealtimeError`::
     │   └── UnknownEventTypeError   on("respnse.done"): a name no dialect has
     ├── InvalidEventError           not a valid client event, or a field the dialect lacks
     ├── NotConnectedError           send() with no open session
+    ├── AlreadyConnectedError       connect() while a session is open or opening
     ├── WouldDeadlockError          a blocking call made on the dispatcher thread
     ├── RealtimeTimeoutError        connect() or wait_for() ran out of time (also a TimeoutError)
     ├── TransportError              the network failed: refused, DNS, TLS, bad upgrade reply
     ├── ConnectionClosed            an open session ended without close() being called
+    ├── ClientClosed                a wait was cut short by the client's own close()
+    ├── InternalError               a failure inside realtime_sync ended the session
     └── APIError                    the server refused us, by HTTP status or error-then-close
         ├── BadRequestError         other 4xx; close 4000 (unknown model, wrong dialect)
         ├── AuthenticationError     401; close 3000 with invalid_api_key
         ├── PermissionDeniedError   403
-        ├── RateLimitError          429 (with retry_after)
-        └── InternalServerError     5xx
+        ├── RateLimitError          429
+        ├── InternalServerError     5xx
+        └── RedirectError           3xx: never followed, credentials never sent on
 
 A refusal reaches us two ways and both raise the same class: an HTTP status on the upgrade
 request (``status_code`` set), or, as api.openai.com does, a successful upgrade followed by an
@@ -30,10 +34,13 @@ from typing import Any
 
 __all__ = [
     "APIError",
+    "AlreadyConnectedError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosed",
     "ConfigurationError",
     "ConnectionClosed",
+    "InternalError",
     "InternalServerError",
     "InvalidEventError",
     "NotConnectedError",
@@ -41,6 +48,7 @@ __all__ = [
     "RateLimitError",
     "RealtimeError",
     "RealtimeTimeoutError",
+    "RedirectError",
     "TransportError",
     "UnknownEventTypeError",
     "WouldDeadlockError",
@@ -66,6 +74,10 @@ class InvalidEventError(RealtimeError, ValueError):
 
 class NotConnectedError(RealtimeError):
     """An operation needs an open session and there is none; nothing was sent."""
+
+
+class AlreadyConnectedError(RealtimeError, RuntimeError):
+    """``connect()`` was called while a session is open or being opened; ``close()`` first."""
 
 
 class WouldDeadlockError(RealtimeError, RuntimeError):
@@ -105,12 +117,25 @@ class ConnectionClosed(RealtimeError):
         """The last ``error`` event the server sent before closing, if any."""
 
 
+class ClientClosed(RealtimeError):
+    """The client's own :meth:`~realtime_sync.RealtimeClient.close` ended the session while
+    this wait was pending (compare :class:`ConnectionClosed`: ended by the server or the
+    network)."""
+
+
+class InternalError(RealtimeError):
+    """A failure inside realtime_sync (a bug, or a ``BaseException`` in its machinery) ended
+    the session; ``__cause__`` holds what happened. The client closed itself."""
+
+
 class APIError(RealtimeError):
     """The Realtime service refused the request.
 
     Attributes carry what the server said: ``status_code``, ``headers`` and ``body`` for an
     HTTP refusal of the upgrade; ``close_code`` and ``close_reason`` for an error-then-close;
-    ``code``, ``type``, ``param`` and ``request_id`` parsed from the JSON error when present.
+    ``code``, ``type``, ``param`` and ``request_id`` parsed from the JSON error when present;
+    ``retry_after`` from ``Retry-After`` on any status (429 and 503 both send it).
+    Secrets the server echoed are masked in ``body`` and ``headers``.
     """
 
     def __init__(
@@ -126,6 +151,7 @@ class APIError(RealtimeError):
         request_id: str | None = None,
         close_code: int | None = None,
         close_reason: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -148,6 +174,8 @@ class APIError(RealtimeError):
         """The WebSocket close code of an error-then-close refusal (3000, 4000, ...)."""
         self.close_reason = close_reason
         """The WebSocket close reason of an error-then-close refusal."""
+        self.retry_after = retry_after
+        """Seconds the server asked us to wait (``Retry-After``), or None."""
 
 
 class BadRequestError(APIError):
@@ -165,11 +193,17 @@ class PermissionDeniedError(APIError):
 class RateLimitError(APIError):
     """Too many requests or sessions, or no quota left (HTTP 429)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-        """Seconds the server asked us to wait (``Retry-After``), or None."""
-
 
 class InternalServerError(APIError):
     """The service failed on its side (HTTP 5xx, server_error); retrying later may work."""
+
+
+class RedirectError(APIError):
+    """The upgrade was answered with a redirect (3xx). OpenAI and Azure never redirect a
+    Realtime upgrade, and following one would hand our credentials to another host, so it
+    is refused; ``location`` says where it pointed."""
+
+    def __init__(self, message: str, *, location: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.location = location
+        """The redirect's ``Location`` header (credentials in it masked), or None."""

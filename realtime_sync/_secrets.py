@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 _MASK = "***"
@@ -42,6 +43,17 @@ def redact(text: str) -> str:
     return text
 
 
+def redact_deep(value: Any) -> Any:
+    """``value`` (parsed JSON) with every registered secret masked in its strings."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(key)): redact_deep(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_deep(item) for item in value]
+    return value
+
+
 def mask_key(secret: str) -> str:
     """Show a key as its prefix and last four characters, the way OpenAI's dashboard does."""
     if len(secret) <= 12:
@@ -67,6 +79,8 @@ class RedactingFilter(logging.Filter):
     It also demotes websocket-client's ``"... - goodbye"`` ERROR lines, logged on every
     disconnect, to DEBUG when they come from one of our threads: the client reports those
     conditions itself, as typed exceptions and events, so they are not errors of the app.
+    The logger's level was checked against ERROR before this filter ran, so a demoted
+    record is let through only where DEBUG is enabled.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -85,6 +99,7 @@ class RedactingFilter(logging.Filter):
             and record.getMessage().endswith(" - goodbye")
         ):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         return True
 
 

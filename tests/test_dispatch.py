@@ -1,7 +1,8 @@
 """Handler registration and the dispatcher thread, without sockets.
 
 A :class:`Dispatcher` is driven directly: raw JSON frames go in through ``submit()`` and a
-requested :class:`ClosedEvent` ends its thread. Synchronisation is by ``threading.Event``
+transport's end report, which a scripted session core turns into the test's
+:class:`ClosedEvent`, ends its thread. Synchronisation is by ``threading.Event``
 only; nothing here sleeps.
 """
 
@@ -17,6 +18,7 @@ import pytest
 from realtime_sync import (
     BETA_SERVER_EVENTS,
     GA_SERVER_EVENTS,
+    ClientClosed,
     ClosedEvent,
     ConfigurationError,
     ConnectionClosed,
@@ -30,6 +32,8 @@ from realtime_sync import (
     WouldDeadlockError,
 )
 from realtime_sync._dispatch import Dispatcher, HandlerRegistry, check_event_pattern
+from realtime_sync._session import SessionCore
+from realtime_sync._transport import TransportEnded
 from realtime_sync.events import CLIENT_SIDE_EVENTS
 
 pytestmark = pytest.mark.timeout(30)
@@ -48,35 +52,52 @@ def closing(**overrides: Any) -> ClosedEvent:
     return ClosedEvent(**settings)
 
 
-class Harness:
-    """A registry and a started dispatcher with an identity ``before_handlers``."""
+class ScriptedCore(SessionCore):
+    """A session core whose closing event is the one the test chose."""
 
     def __init__(self) -> None:
+        super().__init__("ws://test.invalid/realtime")
+        self.closing_event = closing()
+
+    def connection_lost(self, ended: TransportEnded) -> ClosedEvent:
+        self.closed = True
+        return self.closing_event
+
+
+END = TransportEnded("closed", opened=True, code=1000)
+
+
+class Harness:
+    """A registry and a dispatcher with one connection attached."""
+
+    def __init__(self, **options: Any) -> None:
         self.registry = HandlerRegistry()
-        self.dispatcher = Dispatcher(self.registry, lambda ev: ev, name="test-dispatcher")
-        self.dispatcher.start()
+        self.dispatcher = Dispatcher(self.registry, name="test", **options)
+        self.core = ScriptedCore()
+        self.dispatcher.attach(self.core)
 
     def send(self, event_type: str, **fields: Any) -> None:
-        self.dispatcher.submit(frame(event_type, **fields))
+        self.dispatcher.submit(self.core, frame(event_type, **fields))
 
     def close(self, event: ClosedEvent | None = None) -> None:
-        """Dispatch a closing event and wait for the thread to end."""
-        self.dispatcher.submit(event or closing())
+        """End the connection with ``event`` and wait for the thread to end."""
+        if event is not None:
+            self.core.closing_event = event
+        self.dispatcher.submit(self.core, END)
         self.join()
 
     def join(self) -> None:
-        self.dispatcher.thread.join(JOIN_TIMEOUT)
-        assert not self.dispatcher.thread.is_alive(), "dispatcher thread did not end"
-        assert self.dispatcher.finished
+        assert self.dispatcher.wait_detached(self.core, JOIN_TIMEOUT), "dispatcher did not end"
+        assert not [t for t in threading.enumerate() if t.name == "test-dispatch"]
 
 
 @pytest.fixture
 def harness() -> Iterator[Harness]:
     h = Harness()
     yield h
-    if h.dispatcher.thread.is_alive():
-        h.dispatcher.submit(closing())
-        h.dispatcher.thread.join(JOIN_TIMEOUT)
+    if not h.core.closed:
+        h.dispatcher.submit(h.core, END)
+        h.dispatcher.wait_detached(h.core, JOIN_TIMEOUT)
 
 
 class BackgroundWait:
@@ -289,7 +310,7 @@ def test_handlers_get_typed_events(harness: Harness) -> None:
     seen: list[Any] = []
     harness.registry.add("*", seen.append)
     harness.send("response.output_text.delta", delta="hi", obfuscation="x")
-    harness.dispatcher.submit(b"definitely not json")
+    harness.dispatcher.submit(harness.core, b"definitely not json")
     closed = closing(reason="bye")
     harness.close(closed)
     delta, invalid, last = seen
@@ -466,27 +487,29 @@ def test_raising_catch_all_handler_does_not_loop(harness: Harness) -> None:
     assert calls == ["error", "client.handler_error", "client.closed", "client.handler_error"]
 
 
-def test_before_handlers_runs_first_and_may_replace_the_event() -> None:
-    registry = HandlerRegistry()
+def test_reducers_run_in_order_before_handlers_and_may_replace_the_event() -> None:
     order: list[str] = []
 
-    def before(ev: Any) -> Any:
-        order.append(f"before:{ev.type}")
+    def first(ev: Any) -> Any:
+        order.append(f"first:{ev.type}")
         if ev.type == "session.created":
             return ResponseEvent.build(type="response.done", event_id="replaced")
         return ev
 
-    registry.add("*", lambda ev: order.append(f"handler:{ev.type}"))
-    dispatcher = Dispatcher(registry, before, name="test-dispatcher")
-    dispatcher.start()
-    dispatcher.submit(frame("session.created", session={}))
-    dispatcher.submit(closing())
-    dispatcher.thread.join(JOIN_TIMEOUT)
-    assert not dispatcher.thread.is_alive()
+    def second(ev: Any) -> Any:
+        order.append(f"second:{ev.type}")
+        return ev
+
+    harness = Harness(reducers=[first, second])
+    harness.registry.add("*", lambda ev: order.append(f"handler:{ev.type}"))
+    harness.send("session.created", session={})
+    harness.close()
     assert order == [
-        "before:session.created",
+        "first:session.created",
+        "second:response.done",
         "handler:response.done",
-        "before:client.closed",
+        "first:client.closed",
+        "second:client.closed",
         "handler:client.closed",
     ]
 
@@ -620,9 +643,7 @@ def test_requested_close_fails_pending_waiters(
     for waiting in (first, second):
         result, error = waiting.outcome()
         assert result is None
-        assert isinstance(error, ConnectionClosed)
-        assert error.code == 1000
-        assert error.reason == "bye"
+        assert isinstance(error, ClientClosed)  # ended by us, not by the server
 
 
 def test_close_with_error_fails_waiters_with_that_error(
@@ -643,14 +664,13 @@ def test_waiting_for_the_closed_event_receives_it(harness: Harness) -> None:
     event, error = waiting.outcome()
     assert error is None
     assert isinstance(event, ClosedEvent)
-    assert isinstance(others.outcome()[1], ConnectionClosed)
+    assert isinstance(others.outcome()[1], ClientClosed)
 
 
 def test_wait_for_after_finish_raises_immediately(harness: Harness) -> None:
     harness.close(closing(code=1000, reason="done"))
-    with pytest.raises(ConnectionClosed) as info:
+    with pytest.raises(ClientClosed):
         harness.dispatcher.wait_for("response.done", None, None)
-    assert info.value.code == 1000
 
 
 def test_wait_for_after_failed_finish_raises_that_error(harness: Harness) -> None:

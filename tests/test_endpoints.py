@@ -27,7 +27,7 @@ from realtime_sync._secrets import install_log_filter, redact, redact_url
 KEY = "rs-test-endpoints-0123456789abcdef"
 AZURE_KEY = "azure-key-0123456789abcdef0123"
 ENDPOINT = "https://res.openai.azure.com"
-GA_DEFAULT_URL = "wss://api.openai.com/v1/realtime?model=gpt-realtime"
+GA_DEFAULT_URL = "wss://api.openai.com/v1/realtime?model=gpt-realtime-2.1"
 BETA_MODEL = "gpt-4o-realtime-preview-2024-12-17"
 BETA_HEADER = ("OpenAI-Beta", "realtime=v1")
 BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
@@ -93,7 +93,7 @@ class CountingProvider:
 
 
 def test_default_models() -> None:
-    assert DEFAULT_MODELS["ga"] == "gpt-realtime"
+    assert DEFAULT_MODELS["ga"] == "gpt-realtime-2.1"
     assert DEFAULT_MODELS["beta"] == BETA_MODEL
 
 
@@ -118,12 +118,12 @@ def test_openai_explicit_model() -> None:
 @pytest.mark.parametrize(
     ("base_url", "expected"),
     [
-        ("https://proxy.example/v1", "wss://proxy.example/v1/realtime?model=gpt-realtime"),
-        ("https://proxy.example/v1/", "wss://proxy.example/v1/realtime?model=gpt-realtime"),
-        ("http://localhost:8080/v1", "ws://localhost:8080/v1/realtime?model=gpt-realtime"),
-        ("wss://relay.example/api", "wss://relay.example/api/realtime?model=gpt-realtime"),
-        ("ws://127.0.0.1:9000", "ws://127.0.0.1:9000/realtime?model=gpt-realtime"),
-        ("HTTPS://Proxy.Example/v1", "wss://Proxy.Example/v1/realtime?model=gpt-realtime"),
+        ("https://proxy.example/v1", "wss://proxy.example/v1/realtime?model=gpt-realtime-2.1"),
+        ("https://proxy.example/v1/", "wss://proxy.example/v1/realtime?model=gpt-realtime-2.1"),
+        ("http://localhost:8080/v1", "ws://localhost:8080/v1/realtime?model=gpt-realtime-2.1"),
+        ("wss://relay.example/api", "wss://relay.example/api/realtime?model=gpt-realtime-2.1"),
+        ("ws://127.0.0.1:9000", "ws://127.0.0.1:9000/realtime?model=gpt-realtime-2.1"),
+        ("HTTPS://Proxy.Example/v1", "wss://Proxy.Example/v1/realtime?model=gpt-realtime-2.1"),
     ],
 )
 def test_openai_base_url(base_url: str, expected: str) -> None:
@@ -133,16 +133,16 @@ def test_openai_base_url(base_url: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("wss://relay.example/realtime", "wss://relay.example/realtime?model=gpt-realtime"),
-        ("https://relay.example/realtime", "wss://relay.example/realtime?model=gpt-realtime"),
-        ("http://localhost:1234/rt", "ws://localhost:1234/rt?model=gpt-realtime"),
-        ("ws://localhost:1234/rt", "ws://localhost:1234/rt?model=gpt-realtime"),
+        ("wss://relay.example/realtime", "wss://relay.example/realtime?model=gpt-realtime-2.1"),
+        ("https://relay.example/realtime", "wss://relay.example/realtime?model=gpt-realtime-2.1"),
+        ("http://localhost:1234/rt", "ws://localhost:1234/rt?model=gpt-realtime-2.1"),
+        ("ws://localhost:1234/rt", "ws://localhost:1234/rt?model=gpt-realtime-2.1"),
         # A model already in the URL is kept as given.
         ("wss://relay.example/realtime?model=custom", "wss://relay.example/realtime?model=custom"),
         # Other query parameters are kept and the model is appended.
         (
             "wss://relay.example/realtime?tenant=a",
-            "wss://relay.example/realtime?tenant=a&model=gpt-realtime",
+            "wss://relay.example/realtime?tenant=a&model=gpt-realtime-2.1",
         ),
     ],
 )
@@ -152,7 +152,7 @@ def test_openai_full_url(url: str, expected: str) -> None:
 
 def test_openai_full_url_wins_over_base_url() -> None:
     target = make_openai(url="wss://relay.example/rt", base_url="https://ignored.example/v1")
-    assert target.url == "wss://relay.example/rt?model=gpt-realtime"
+    assert target.url == "wss://relay.example/rt?model=gpt-realtime-2.1"
 
 
 def test_openai_url_model_is_not_duplicated_by_explicit_model() -> None:

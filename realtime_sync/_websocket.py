@@ -1,8 +1,9 @@
-"""The I/O shell: the one module that touches websocket-client and the socket thread.
+"""The I/O shell: the one module that touches websocket-client.
 
 websocket-client's ``WebSocketApp.run_forever`` runs on a daemon thread with its built-in
-ping thread. Its callbacks here do almost nothing: hand each frame to the dispatcher and
-record how the connection ended, so the socket thread is always free to answer pings.
+ping thread. Its callbacks here do almost nothing: hand each frame on and record how the
+connection ended, so the socket thread is always free to answer pings. How it ended is
+reported as a neutral :class:`~realtime_sync._transport.TransportEnded`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import websocket
@@ -19,11 +20,13 @@ from attrs import frozen
 
 from ._endpoints import Handshake
 from ._errors import NotConnectedError, TransportError
+from ._transport import EndKind, EndSink, FrameSink, TransportEnded
 
-__all__ = ["Connection", "TransportOptions", "join_started"]
+__all__ = ["WebSocketConnection", "WebSocketTransport", "join_started"]
 
 # How long close() waits for the server's close frame before cutting the socket.
 CLOSE_HANDSHAKE_GRACE = 1.0
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 def join_started(thread: threading.Thread, timeout: float) -> None:
@@ -34,8 +37,8 @@ def join_started(thread: threading.Thread, timeout: float) -> None:
 
 
 @frozen
-class TransportOptions:
-    """Socket-level settings passed through to websocket-client."""
+class WebSocketTransport:
+    """The default transport: websocket-client, one socket thread per connection."""
 
     ping_interval: float | None
     """Seconds between our pings; None or 0 disables them."""
@@ -46,12 +49,46 @@ class TransportOptions:
     proxy: Mapping[str, Any]
     """websocket-client proxy keywords (``http_proxy_host``, ``proxy_type``, ...)."""
 
+    def open(
+        self, handshake: Handshake, *, on_frame: FrameSink, on_end: EndSink, name: str
+    ) -> WebSocketConnection:
+        return WebSocketConnection(
+            handshake, self, on_frame=on_frame, on_end=on_end, thread_name=name
+        )
 
-# What ended a connection: (close code, close reason, exception or None).
-EndCallback = Callable[[int | None, str | None, BaseException | None], None]
+
+class RedirectRefused(Exception):
+    """Raised inside websocket-client when it is about to follow a redirect."""
 
 
-class Connection:
+class _UpgradeHeaders:
+    """Request header lines that can go into one upgrade request only.
+
+    websocket-client follows 3xx replies to the upgrade, re-sending the same headers, our
+    credentials included, to whatever host ``Location`` names, and ``WebSocketApp`` has no
+    switch to stop it. It renders these lines once per request it sends: a second
+    rendering means a redirect is being followed, so we refuse there, before a byte goes
+    out to the new location.
+    """
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        self._lines = tuple(lines)
+        self._rendered = False
+
+    def __bool__(self) -> bool:
+        return True  # always rendered, even with no lines: the guard must run
+
+    def __contains__(self, name: object) -> bool:
+        return False  # websocket-client asks whether we set its own Sec-WebSocket-* lines
+
+    def __iter__(self) -> Iterator[str]:
+        if self._rendered:
+            raise RedirectRefused("the upgrade was redirected")
+        self._rendered = True
+        return iter(self._lines)
+
+
+class WebSocketConnection:
     """One WebSocket connection, from upgrade to teardown.
 
     ``on_frame`` receives each text frame (bytes) on the socket thread; ``on_end`` is called
@@ -61,29 +98,30 @@ class Connection:
     def __init__(
         self,
         handshake: Handshake,
-        options: TransportOptions,
+        options: WebSocketTransport,
         *,
-        on_frame: Callable[[bytes], None],
-        on_end: EndCallback,
+        on_frame: FrameSink,
+        on_end: EndSink,
         thread_name: str,
     ) -> None:
         self._handshake = handshake
         self._options = options
         self._on_frame = on_frame
         self._on_end = on_end
-        self.opened = threading.Event()
-        """Set once the WebSocket upgrade succeeded."""
+        self._opened = threading.Event()
         self._error: BaseException | None = None
+        self._redirect: tuple[int, str, str | None] | None = None
         self._socket: websocket.WebSocket | None = None
         # Set by close()/abort(): our own flag, because run_forever resets keep_running.
         self._stopping = False
-        self.finished = False
-        """True once the socket thread is done with the connection (it may still be exiting)."""
+        self._finished = False
         self._close_code: int | None = None
         self._close_reason: str | None = None
         self._app = websocket.WebSocketApp(
             handshake.url,
-            header=dict(handshake.headers),
+            header=_UpgradeHeaders(
+                [f"{name}: {value}" for name, value in handshake.headers.items()]
+            ),  # type: ignore[arg-type]
             subprotocols=list(handshake.subprotocols) or None,
             on_open=self._handle_open,
             on_message=self._handle_message,
@@ -115,27 +153,75 @@ class Connection:
             # exchanged (its close() returns early when no longer "connected"): close it here.
             if self._socket is not None:
                 self._socket.shutdown()  # type: ignore[no-untyped-call]
-            self.finished = True
-            self._on_end(self._close_code, self._close_reason, self._error)
+            self._finished = True
+            self._on_end(self._ended())
+
+    def _ended(self) -> TransportEnded:
+        """Describe the end in library-neutral terms."""
+        exc, opened = self._error, self._opened.is_set()
+        if self._redirect is not None:
+            status, status_text, location = self._redirect
+            return TransportEnded(
+                "redirected", opened, status=status, status_text=status_text, location=location
+            )
+        if isinstance(exc, websocket.WebSocketBadStatusException):
+            raw_body = exc.resp_body
+            return TransportEnded(
+                "refused",
+                opened,
+                status=int(exc.status_code),
+                status_text=str(exc.status_message or ""),
+                headers={str(k).lower(): str(v) for k, v in (exc.resp_headers or {}).items()},
+                body=raw_body.encode() if isinstance(raw_body, str) else raw_body,
+                cause=exc,
+            )
+        kind: EndKind
+        if self._close_code is not None or (exc is None and opened):
+            kind = "closed"
+        elif not opened:
+            kind = "unreachable"
+        elif isinstance(exc, websocket.WebSocketTimeoutException):
+            kind = "timeout"
+        else:
+            kind = "dropped"
+        return TransportEnded(
+            kind,
+            opened,
+            code=self._close_code,
+            reason=self._close_reason,
+            detail="" if exc is None else str(exc) or type(exc).__name__,
+            cause=exc,
+        )
 
     def _handle_open(self, app: websocket.WebSocketApp) -> None:
         self._socket = app.sock
         if self._stopping:  # close() raced the handshake: do not start a session
             self.abort()
             return
-        self.opened.set()
+        self._opened.set()
 
     def _handle_message(self, app: websocket.WebSocketApp, data: bytes | str) -> None:
-        self._on_frame(data)  # type: ignore[arg-type]
+        self._on_frame(data)
 
     def _handle_error(self, app: websocket.WebSocketApp, exc: BaseException) -> None:
-        self._socket = self._socket or app.sock
+        sock = app.sock
+        self._socket = self._socket or sock
+        status = sock.getstatus() if sock is not None else None
+        if not self._opened.is_set() and status in _REDIRECT_STATUSES:
+            assert sock is not None
+            headers = sock.getheaders() or {}
+            self._redirect = (int(status), "", headers.get("location"))
+            return
         # A close frame also arrives here, as an exception; on_close gets its code.
-        if self._error is None and not (
-            isinstance(exc, websocket.WebSocketConnectionClosedException)
-            and getattr(exc, "status_code", None) is not None
+        if isinstance(exc, websocket.WebSocketConnectionClosedException) and (
+            getattr(exc, "status_code", None) is not None
         ):
-            self._error = exc
+            return
+        self._error = self._error or exc
+        if self._opened.is_set():
+            # The peer is gone or silent: websocket-client's teardown would now send a close
+            # frame and wait 3 s for an answer that cannot come. Cut the socket so it won't.
+            self.abort()
 
     def _handle_close(
         self, app: websocket.WebSocketApp, code: int | None, reason: str | None
@@ -148,9 +234,13 @@ class Connection:
         self._thread.start()
 
     @property
-    def alive(self) -> bool:
-        """True while the socket thread runs."""
-        return self._thread.is_alive()
+    def opened(self) -> bool:
+        return self._opened.is_set()
+
+    @property
+    def finished(self) -> bool:
+        """True once the socket thread is done with the connection (it may still be exiting)."""
+        return self._finished
 
     def send(self, data: bytes) -> None:
         """Send one text frame. Thread-safe. Raises instead of dropping the frame."""
@@ -177,7 +267,7 @@ class Connection:
         grace = min(CLOSE_HANDSHAKE_GRACE, timeout / 2)
         sock = self._app.sock
         closer = None
-        if self.opened.is_set() and sock is not None and sock.connected:
+        if self._opened.is_set() and sock is not None and sock.connected:
             # Sent from a helper thread: a send() stuck on a peer that stopped reading holds
             # the socket's send lock, and must not hold close() past its timeout too.
             closer = threading.Thread(

@@ -1,0 +1,352 @@
+"""Defects found by review and fault probes: each test here failed on the code before the fix.
+
+A frame or a handler must never kill the dispatcher; a redirect must never carry our
+credentials; a silent peer is reported on time; waits learn why they ended.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from conftest import KEY, client_threads, user_message
+from rawpeer import RawPeer, text_frame, upgrade_reply
+
+from realtime_sync import (
+    AlreadyConnectedError,
+    BadRequestError,
+    ClientClosed,
+    ClosedEvent,
+    ConnectionClosed,
+    HandlerErrorEvent,
+    InternalError,
+    InternalServerError,
+    InvalidFrameEvent,
+    RealtimeClient,
+    RedirectError,
+    Transport,
+    TransportConnection,
+)
+from realtime_sync import _endpoints as endpoints
+from realtime_sync._endpoints import ANNOUNCED_SHUTDOWNS, DEFAULT_MODELS, Handshake
+from realtime_sync._transport import EndSink, FrameSink
+from realtime_sync.testing import LocalRealtimeServer
+
+MakeClient = Callable[..., RealtimeClient]
+# Long enough for two busy cores, far shorter than the waits that show a hang.
+WAIT = 5.0
+
+
+# --- 1. a frame that cannot be decoded ------------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [1000, 100_000])
+def test_a_depth_bomb_frame_is_an_invalid_frame_and_the_session_goes_on(
+    server: LocalRealtimeServer, make_client: MakeClient, depth: int
+) -> None:
+    client = make_client()
+    invalid: list[InvalidFrameEvent] = []
+    client.on("client.invalid_frame", invalid.append)
+    client.connect(timeout=WAIT)
+    server.push("[" * depth)
+    done = client.expect("response.done")
+    client.response.create()
+    assert done.wait(WAIT).response.status == "completed"
+    assert len(invalid) == 1
+    assert client.connected
+
+
+# --- 2. handlers and the dispatcher's own failures ------------------------------------------
+
+
+@pytest.mark.parametrize("exception", [SystemExit(3), KeyboardInterrupt(), GeneratorExit()])
+def test_a_handler_raising_a_base_exception_is_reported_and_the_session_goes_on(
+    make_client: MakeClient, exception: BaseException
+) -> None:
+    client = make_client()
+    reports: list[HandlerErrorEvent] = []
+    client.on("client.handler_error", reports.append)
+
+    def fatal(event: Any) -> None:
+        raise exception
+
+    client.on("response.created", fatal)
+    client.connect(timeout=WAIT)
+    for _ in range(2):  # the second turn proves the dispatcher survived the first
+        done = client.expect("response.done")
+        client.response.create()
+        assert done.wait(WAIT).response.status == "completed"
+    assert [r.exception for r in reports] == [exception, exception]
+    assert client.connected
+
+
+def test_a_dispatcher_failure_closes_the_client_and_fails_every_wait(
+    server: LocalRealtimeServer, make_client: MakeClient
+) -> None:
+    client = make_client()
+    closed: list[ClosedEvent] = []
+    client.on("client.closed", closed.append)
+    client.connect(timeout=WAIT)
+    waiting = client.expect("response.done")
+    # A BaseException inside the dispatcher's own machinery (not in a handler): the decoder.
+    original = client._dispatcher._decode
+
+    def broken(data: bytes | str) -> Any:
+        if b"rate_limits" in (data if isinstance(data, bytes) else data.encode()):
+            raise SystemExit("internal failure")
+        return original(data)
+
+    client._dispatcher._decode = broken
+    server.push({"type": "rate_limits.updated", "rate_limits": []})
+    with pytest.raises(InternalError) as raised:
+        waiting.wait(WAIT)
+    assert isinstance(raised.value.__cause__, SystemExit)
+    assert len(closed) == 1 and closed[0].error is raised.value
+    assert not client.connected
+    with pytest.raises(InternalError):  # a wait made after the failure fails at once
+        client.wait_for("response.done", timeout=WAIT)
+    # The client can start over.
+    client._dispatcher._decode = original
+    client.close(timeout=WAIT)
+    client.connect(timeout=WAIT)
+    done = client.expect("response.done")
+    client.response.create()
+    assert done.wait(WAIT).response.status == "completed"
+
+
+# --- 3. connect() registers its wait before the connection starts ----------------------------
+
+
+class _LateCaller:
+    """A transport whose start() returns late: the calling thread is delayed after the
+    connection started, so session.created arrives before connect() gets to wait."""
+
+    def __init__(self, inner: Transport, delay: float) -> None:
+        self.inner, self.delay = inner, delay
+
+    def open(
+        self, handshake: Handshake, *, on_frame: FrameSink, on_end: EndSink, name: str
+    ) -> TransportConnection:
+        connection = self.inner.open(handshake, on_frame=on_frame, on_end=on_end, name=name)
+        delay = self.delay
+        original_start = connection.start
+
+        def start() -> None:
+            original_start()
+            time.sleep(delay)  # the caller is descheduled: nothing to synchronise on
+
+        connection.start = start  # type: ignore[method-assign]
+        return connection
+
+
+def test_connect_catches_a_session_created_that_came_before_it_waited(
+    server: LocalRealtimeServer,
+) -> None:
+    plain = RealtimeClient(api_key=KEY, url=server.url)
+    client = RealtimeClient(
+        api_key=KEY, url=server.url, transport=_LateCaller(plain._transport, 0.5)
+    )
+    try:
+        session = client.connect(timeout=0.4 + 0.5)  # less than the delay plus a margin
+        assert session.id
+    finally:
+        client.close(timeout=WAIT)
+
+
+# --- 4. redirects never carry credentials --------------------------------------------------
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[RawPeer]:
+    """The host a redirect points to: it records whatever reaches it."""
+
+    def listen(peer: RawPeer, conn: socket.socket, request: bytes) -> None:
+        peer.release.wait(WAIT)
+
+    with RawPeer(listen) as peer:
+        yield peer
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+@pytest.mark.parametrize("auth", ["header", "subprotocol", "query"])
+def test_a_redirect_is_refused_and_the_key_never_reaches_its_target(
+    elsewhere: RawPeer, status: int, auth: str
+) -> None:
+    location = f"ws://127.0.0.1:{elsewhere.port}/v1/realtime?model=gpt-realtime-2.1"
+
+    def redirect(peer: RawPeer, conn: socket.socket, request: bytes) -> None:
+        conn.sendall(
+            f"HTTP/1.1 {status} Moved\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode()
+        )
+        peer.release.wait(WAIT)
+
+    with RawPeer(redirect) as origin:
+        client = RealtimeClient(
+            api_key=KEY, url=f"ws://127.0.0.1:{origin.port}/v1/realtime", auth=auth
+        )
+        with pytest.raises(RedirectError) as raised:
+            client.connect(timeout=WAIT)
+        client.close(timeout=WAIT)
+        assert KEY.encode() in origin.requests[0]  # the key went where it was meant to go
+    error = raised.value
+    assert error.status_code == status
+    assert error.location == location
+    assert not ClosedEvent(code=None, reason=None, requested=False, error=error).retryable
+    assert not any(KEY.encode() in request for request in elsewhere.requests)
+    assert elsewhere.requests in ([], [b""])  # not a byte of a request was sent there
+
+
+# --- 5. a peer that goes silent is reported on time ----------------------------------------
+
+
+def test_a_half_open_peer_is_reported_within_interval_plus_timeout() -> None:
+    def silent(peer: RawPeer, conn: socket.socket, request: bytes) -> None:
+        conn.sendall(upgrade_reply(request))
+        conn.sendall(text_frame({"type": "session.created", "session": {"id": "sess_1"}}))
+        peer.release.wait(30)  # reads nothing, answers nothing, never closes
+
+    interval, timeout = 1.0, 0.5
+    with RawPeer(silent) as peer:
+        client = RealtimeClient(
+            api_key=KEY,
+            url=f"ws://127.0.0.1:{peer.port}/v1/realtime",
+            ping_interval=interval,
+            ping_timeout=timeout,
+        )
+        closed = threading.Event()
+        client.on("client.closed", lambda ev: closed.set())
+        client.connect(timeout=WAIT)
+        started = time.monotonic()
+        assert closed.wait(10)
+        elapsed = time.monotonic() - started
+        client.close(timeout=WAIT)
+    # Before the fix websocket-client's teardown waited 3 s more for a close frame.
+    assert elapsed < interval + timeout + 0.5, elapsed
+    for thread in client_threads():
+        thread.join(WAIT)
+    assert client_threads() == []
+
+
+# --- 6. log noise --------------------------------------------------------------------------
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def warning_level_logging() -> Iterator[_Collect]:
+    """What ``logging.basicConfig(level=WARNING)`` sets up: a root handler at NOTSET."""
+    root = logging.getLogger()
+    handler = _Collect()
+    saved = root.level, root.handlers[:]
+    root.setLevel(logging.WARNING)
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved[0])
+
+
+def test_a_normal_close_logs_nothing_at_warning_level(
+    server: LocalRealtimeServer, make_client: MakeClient, warning_level_logging: _Collect
+) -> None:
+    for _ in range(3):
+        client = make_client()
+        client.connect(timeout=WAIT)
+        server.close_connections(1000, "")  # the server ends it: websocket-client's "goodbye"
+        client.wait_for("client.closed", timeout=WAIT) if client.connected else None
+        client.close(timeout=WAIT)
+    websocket_lines = [r for r in warning_level_logging.records if r.name == "websocket"]
+    assert websocket_lines == []
+
+
+# --- 8. errors that say what happened ------------------------------------------------------
+
+
+def test_waits_pending_at_close_get_client_closed(make_client: MakeClient) -> None:
+    client = make_client()
+    client.connect(timeout=WAIT)
+    pending = client.expect("response.done")
+    client.close(timeout=WAIT)
+    with pytest.raises(ClientClosed):
+        pending.wait(WAIT)
+    assert not isinstance(ClientClosed("x"), ConnectionClosed)
+
+
+def test_already_connected_has_its_own_class(make_client: MakeClient) -> None:
+    client = make_client()
+    client.connect(timeout=WAIT)
+    with pytest.raises(AlreadyConnectedError, match="already connected"):
+        client.connect(timeout=WAIT)
+
+
+def test_retry_after_is_on_every_api_error(
+    server: LocalRealtimeServer, make_client: MakeClient
+) -> None:
+    server.reject_handshake(503, headers={"Retry-After": "7"})
+    with pytest.raises(InternalServerError) as raised:
+        make_client().connect(timeout=WAIT)
+    assert raised.value.retry_after == 7.0
+
+
+def test_no_unheard_error_warning_while_a_wait_takes_the_error(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client()
+    client.connect(timeout=WAIT)
+    error = client.expect("error")
+    client.send({"type": "conversation.item.delete", "item_id": "missing"})
+    assert error.wait(WAIT).error.param == "item_id"
+    client.send(user_message("still here"))  # the session went on
+    assert "no on('error') handler" not in caplog.text
+
+
+# --- 10. secrets a server echoes -----------------------------------------------------------
+
+
+def test_a_key_echoed_in_a_refusal_is_masked_in_body_and_headers(
+    server: LocalRealtimeServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.reject_handshake(
+        400,
+        body={"error": {"message": f"bad key {KEY}", "type": "invalid_request_error"}},
+        headers={"X-Echo": f"Bearer {KEY}"},
+    )
+    with pytest.raises(BadRequestError) as raised:
+        make_client().connect(timeout=WAIT)
+    error = raised.value
+    for shown in (str(error), repr(error.body), repr(error.headers), caplog.text):
+        assert KEY not in shown
+
+
+# --- 11. the default model ---------------------------------------------------------------
+
+
+def test_the_default_model_has_no_announced_shutdown_and_old_ones_warn(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openai.types.realtime import realtime_session_create_request_param as official
+
+    assert DEFAULT_MODELS["ga"] not in ANNOUNCED_SHUTDOWNS
+    assert f'"{DEFAULT_MODELS["ga"]}"' in inspect.getsource(official)  # a model OpenAI lists
+    monkeypatch.setattr(endpoints, "_warned_models", set())
+    with caplog.at_level(logging.WARNING, logger="realtime_sync"):
+        RealtimeClient(api_key=KEY, model="gpt-realtime-mini")
+        RealtimeClient(api_key=KEY, model="gpt-realtime-mini")
+        RealtimeClient(api_key=KEY)
+    warnings = [r.getMessage() for r in caplog.records if "announced shutdown" in r.getMessage()]
+    assert len(warnings) == 1 and "2027-01-20" in warnings[0]
