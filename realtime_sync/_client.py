@@ -26,12 +26,11 @@ from ._errors import (
     AlreadyConnectedError,
     ConfigurationError,
     InternalError,
-    InvalidEventError,
     NotConnectedError,
     RealtimeError,
     RealtimeTimeoutError,
 )
-from ._json import dumps
+from ._json import encode_client_event
 from ._models import Model
 from ._objects import Session
 from ._resources import (
@@ -43,7 +42,7 @@ from ._resources import (
     TranscriptionSessionResource,
 )
 from ._secrets import install_log_filter
-from ._server_events import ServerEvent, decode_event, decode_payload
+from ._server_events import decode_event
 from ._session import SessionCore, SessionState
 from ._transport import Transport, TransportConnection
 from ._websocket import WebSocketTransport
@@ -480,24 +479,15 @@ class RealtimeClient:
         dropping the event, and :class:`TransportError` when the socket fails mid-send.
         """
         if isinstance(event, Model):
-            payload = event.to_dict()
-        elif isinstance(event, Mapping):
-            payload = dict(event)
-        else:
-            raise InvalidEventError(
-                f"a client event is a mapping with a 'type' (or a typed event), not "
-                f"{type(event).__name__}"
-            )
-        if not isinstance(payload.get("type"), str):
-            raise InvalidEventError("a client event needs a string 'type', e.g. 'response.create'")
-        event_id = payload.get("event_id")
+            event = event.to_dict()
+        event_id = event.get("event_id") if isinstance(event, Mapping) else None
         if not event_id:
-            event_id = payload["event_id"] = f"{self._event_id_prefix}{next(self._event_ids)}"
-        data = dumps(payload)
+            event_id = f"{self._event_id_prefix}{next(self._event_ids)}"
+        data = encode_client_event(event, event_id=event_id)  # checks it all; nothing sent yet
         link = self._link
         if link is None or not link.connection.opened or link.core.close_requested:
             raise NotConnectedError(
-                f"not connected: call connect() before sending {payload['type']!r}"
+                f"not connected: call connect() before sending {event['type']!r}"
             )
         link.connection.send(data)
         return str(event_id)
@@ -551,11 +541,7 @@ _LIVE_STATES = frozenset({SessionState.CONNECTING, SessionState.OPEN})
 
 def _normalized_decode(data: bytes | str) -> Any:
     """Decode a beta frame, renaming events that GA names differently to their GA names."""
-    event = decode_event(data)
-    ga_name = BETA_TO_GA.get(event.type)
-    if ga_name is None or not isinstance(event, ServerEvent):
-        return event
-    return decode_payload({**event.raw, "type": ga_name})
+    return decode_event(data, rename=BETA_TO_GA)
 
 
 def _openai_headers(

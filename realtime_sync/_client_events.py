@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 from attrs import frozen
@@ -60,7 +61,7 @@ class SessionUpdateEvent(ClientEvent):
 
     TYPE = "session.update"
 
-    session: dict[str, Any]
+    session: Mapping[str, Any]
     """The fields to change (GA: ``type``, ``output_modalities``, ``audio``...;
     beta: ``modalities``, ``voice``, ``input_audio_format``...)."""
 
@@ -71,7 +72,7 @@ class TranscriptionSessionUpdateEvent(ClientEvent):
 
     TYPE = "transcription_session.update"
 
-    session: dict[str, Any]
+    session: Mapping[str, Any]
     """The transcription settings to change."""
 
 
@@ -112,7 +113,7 @@ class ConversationItemCreateEvent(ClientEvent):
 
     TYPE = "conversation.item.create"
 
-    item: dict[str, Any]
+    item: Mapping[str, Any]
     """The item (``{"type": "message", "role": "user", "content": [...]}``...)."""
     previous_item_id: str | None
     """Insert after this item; None appends, ``"root"`` inserts at the start."""
@@ -158,7 +159,7 @@ class ResponseCreateEvent(ClientEvent):
 
     TYPE = "response.create"
 
-    response: dict[str, Any] | None
+    response: Mapping[str, Any] | None
     """Settings for this response only (instructions, modalities, ``conversation: "none"``,
     ``input``, ``metadata``...); None uses the session's."""
 

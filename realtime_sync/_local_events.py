@@ -1,17 +1,102 @@
-"""Events the client dispatches itself, about the connection rather than from the server."""
+"""Events the client dispatches itself, about the connection rather than from the server.
+
+Like server events they are frozen and hashable, their ``repr`` masks registered secrets,
+and ``to_dict()`` gives JSON-safe data: exceptions become ``"TypeName: message"`` text (the
+message with secrets masked), handlers their qualified name, a frame received as bytes its
+UTF-8 text (invalid bytes replaced by U+FFFD).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
+import attrs
 from attrs import frozen
+
+from ._secrets import redact
 
 __all__ = ["ClosedEvent", "HandlerErrorEvent", "InvalidFrameEvent"]
 
 
+class _LocalEvent:
+    """What the client's own events share: ``to_dict()``, a masked repr, a lenient hash."""
+
+    __slots__ = ()
+    __attrs_attrs__: ClassVar[Any]  # every subclass is an attrs class
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # attrs writes its own __repr__ and __hash__ into every class it decorates: undo that.
+        cls.__repr__ = _LocalEvent.__repr__  # type: ignore[method-assign]
+        cls.__hash__ = _LocalEvent.__hash__  # type: ignore[method-assign]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as JSON-safe data (see the module description)."""
+        data = {f.name: _json_safe(getattr(self, f.name)) for f in attrs.fields(type(self))}
+        return {"type": data.pop("type"), **data}
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in attrs.fields(type(self)))
+        return redact(f"{type(self).__name__}({shown})")
+
+    def __hash__(self) -> int:
+        # Agrees with the attrs equality over all fields; a field that cannot be hashed (an
+        # event of a kind nobody foresaw) just does not contribute.
+        return hash((type(self), *map(_lenient_hash, attrs.astuple(self, recurse=False))))
+
+
+def _lenient_hash(value: Any) -> int:
+    try:
+        return hash(value)
+    except TypeError:
+        return 0
+
+
+def exception_text(exc: BaseException) -> str:
+    """``"TypeName: message"`` (just the type name for an empty message), secrets masked."""
+    try:
+        message = str(exc)
+    except Exception:  # a broken __str__ must not break reporting
+        message = "<message cannot be shown>"
+    name = type(exc).__name__
+    return redact(f"{name}: {message}") if message else name
+
+
+def callable_text(handler: object) -> str:
+    """A handler's ``module.qualname``, or its (masked) repr when it has none."""
+    qualname = getattr(handler, "__qualname__", None)
+    if isinstance(qualname, str):
+        module = getattr(handler, "__module__", None)
+        return f"{module}.{qualname}" if isinstance(module, str) else qualname
+    try:
+        return redact(repr(handler))
+    except Exception:
+        return f"<{type(handler).__name__} object>"
+
+
+def _json_safe(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates: "?"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    if isinstance(value, BaseException):
+        return exception_text(value)
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    if callable(value):
+        return callable_text(value)
+    try:
+        return redact(repr(value))
+    except Exception:
+        return f"<{type(value).__name__} object>"
+
+
 @frozen
-class HandlerErrorEvent:
+class HandlerErrorEvent(_LocalEvent):
     """``client.handler_error``: a handler raised; the others and the session went on."""
 
     event: Any
@@ -25,7 +110,7 @@ class HandlerErrorEvent:
 
 
 @frozen
-class InvalidFrameEvent:
+class InvalidFrameEvent(_LocalEvent):
     """``client.invalid_frame``: the server sent a frame that is not a JSON event object."""
 
     data: bytes | str
@@ -37,7 +122,7 @@ class InvalidFrameEvent:
 
 
 @frozen
-class ClosedEvent:
+class ClosedEvent(_LocalEvent):
     """``client.closed``: the connection ended, for whatever reason. The last event of a session."""
 
     code: int | None
@@ -48,5 +133,8 @@ class ClosedEvent:
     """True when our own ``close()`` ended it; False when the server or network did."""
     error: Exception | None = None
     """The exception waiters receive, for an unexpected end; None for a requested one."""
+    retryable: bool = False
+    """Whether a new connection could succeed where this one ended (a drop, a 5xx, an
+    expiry: yes; a bad key, a fatal error code, our own ``close()``: no)."""
     type: str = "client.closed"
     """Always ``client.closed``."""

@@ -4,11 +4,14 @@ One class serves both dialects wherever the wire shape allows: it declares the u
 the fields either dialect sends, and the ones a given server does not send are None.
 Values the protocol defines as "a string or an object" (``tool_choice``, ``tracing``,
 ``voice``...) are annotated ``str | SomeModel``: an object decodes to the model, a string
-stays a string.
+stays a string. A decoded object cannot be changed: arrays of objects are tuples of models,
+other arrays (``Sequence[str]``) and free-form objects (``Mapping[str, Any]``: JSON Schemas,
+metadata) are read-only views that compare equal to the lists and dicts received.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attrs import frozen
@@ -105,11 +108,11 @@ class TranscriptionConfig(Model):
     """Transcription model, e.g. ``whisper-1`` or ``gpt-4o-transcribe``."""
     language: str | None
     """Expected input language as an ISO-639-1 code."""
-    languages: list[str] | None
+    languages: Sequence[str] | None
     """GA: several expected languages."""
     prompt: str | None
     """Text that guides the transcription."""
-    keywords: list[str] | None
+    keywords: Sequence[str] | None
     """GA: words the transcription should expect."""
     delay: str | None
     """GA: latency/accuracy trade-off for streaming models, e.g. ``low``."""
@@ -179,7 +182,7 @@ class SessionAudio(Model):
 class McpToolFilter(Model):
     """A selection of an MCP server's tools."""
 
-    tool_names: list[str] | None
+    tool_names: Sequence[str] | None
     """Tools chosen by name."""
     read_only: bool | None
     """Whether only tools annotated as read-only match."""
@@ -205,7 +208,7 @@ class Tool(Model):
     """function: the function's name."""
     description: str | None
     """function: when and how to call it."""
-    parameters: dict[str, Any] | None
+    parameters: Mapping[str, Any] | None
     """function: JSON Schema of the arguments."""
     server_label: str | None
     """mcp: the label that names the server in calls."""
@@ -217,13 +220,13 @@ class Tool(Model):
     """mcp: a built-in connector used instead of a URL, e.g. ``connector_gmail``."""
     authorization: str | None
     """mcp: OAuth token for the server or connector."""
-    headers: dict[str, str] | None
+    headers: Mapping[str, str] | None
     """mcp: HTTP headers sent to the server."""
-    allowed_tools: list[str] | McpToolFilter | None
+    allowed_tools: Sequence[str] | McpToolFilter | None
     """mcp: the tools the model may use, as names or a filter."""
     require_approval: str | McpApprovalFilter | None
     """mcp: ``always``, ``never`` or a per-tool filter."""
-    allowed_callers: list[str] | None
+    allowed_callers: Sequence[str] | None
     """mcp: who may call the tools (``direct``, ``programmatic``)."""
     defer_loading: bool | None
     """mcp: whether the tool list is loaded only when needed."""
@@ -251,7 +254,7 @@ class TracingConfig(Model):
     """Name of the workflow in the traces dashboard."""
     group_id: str | None
     """Id grouping related traces."""
-    metadata: dict[str, Any] | None
+    metadata: Mapping[str, Any] | None
     """Arbitrary metadata attached to the trace."""
 
 
@@ -283,7 +286,7 @@ class Prompt(Model):
     """The prompt's id."""
     version: str | None
     """The prompt's version."""
-    variables: dict[str, Any] | None
+    variables: Mapping[str, Any] | None
     """Values substituted into the template, by name."""
 
 
@@ -318,11 +321,11 @@ class _SessionFields(Model):
     """``realtime.session`` or ``realtime.transcription_session``."""
     expires_at: int | None
     """Unix time at which the server ends the session."""
-    include: list[str] | None
+    include: Sequence[str] | None
     """Extra fields the server adds to events, e.g. ``item.input_audio_transcription.logprobs``."""
     client_secret: ClientSecret | None
     """Beta (and Azure): the session's ephemeral key, usually None."""
-    modalities: list[str] | None
+    modalities: Sequence[str] | None
     """Beta: e.g. ``["text", "audio"]``."""
     input_audio_format: str | None
     """Beta: ``pcm16``, ``g711_ulaw`` or ``g711_alaw``."""
@@ -347,7 +350,7 @@ class Session(_SessionFields):
     """The model serving this session."""
     instructions: str | None
     """System instructions."""
-    output_modalities: list[str] | None
+    output_modalities: Sequence[str] | None
     """GA: ``["text"]`` or ``["audio"]``."""
     audio: SessionAudio | None
     """GA: input and output audio settings (format, voice, turn detection...)."""
@@ -357,7 +360,7 @@ class Session(_SessionFields):
     """Beta: speaking rate, 1.0 being normal."""
     output_audio_format: str | None
     """Beta: ``pcm16``, ``g711_ulaw`` or ``g711_alaw``."""
-    tools: list[Tool] | None
+    tools: tuple[Tool, ...] | None
     """Tools the model may call."""
     tool_choice: str | ToolChoice | None
     """``auto``, ``none``, ``required`` or a specific :class:`ToolChoice`."""
@@ -425,9 +428,9 @@ class McpTool(Model):
     """The tool's name."""
     description: str | None
     """What it does."""
-    input_schema: dict[str, Any] | None
+    input_schema: Mapping[str, Any] | None
     """JSON Schema of its arguments."""
-    annotations: dict[str, Any] | None
+    annotations: Mapping[str, Any] | None
     """Extra information about the tool, such as hints that it only reads."""
 
 
@@ -462,7 +465,7 @@ class ConversationItem(Model):
     """``in_progress``, ``completed`` or ``incomplete``."""
     role: str | None
     """message: ``user``, ``assistant`` or ``system``."""
-    content: list[ContentPart] | None
+    content: tuple[ContentPart, ...] | None
     """message: the content parts."""
     call_id: str | None
     """function_call and function_call_output: the call id."""
@@ -474,7 +477,7 @@ class ConversationItem(Model):
     """function_call_output and mcp_call: the result."""
     server_label: str | None
     """mcp_*: the MCP server."""
-    tools: list[McpTool] | None
+    tools: tuple[McpTool, ...] | None
     """mcp_list_tools: the server's tools."""
     error: McpError | None
     """mcp_call: why the call failed, if it did."""
@@ -603,21 +606,21 @@ class Response(Model):
     """``in_progress``, ``completed``, ``cancelled``, ``failed`` or ``incomplete``."""
     status_details: ResponseStatusDetails | None
     """Why a response did not complete, when it did not."""
-    output: list[ConversationItem] | None
+    output: tuple[ConversationItem, ...] | None
     """The items the response produced."""
     usage: Usage | None
     """Token counts, on ``response.done``."""
     conversation_id: str | None
     """The conversation the response belongs to (None for out-of-band responses)."""
-    metadata: dict[str, Any] | None
+    metadata: Mapping[str, Any] | None
     """Metadata given in ``response.create``."""
     max_output_tokens: int | str | None
     """A number or ``"inf"``."""
-    output_modalities: list[str] | None
+    output_modalities: Sequence[str] | None
     """GA: ``["text"]`` or ``["audio"]``."""
     audio: ResponseAudio | None
     """GA: format and voice of the audio output."""
-    modalities: list[str] | None
+    modalities: Sequence[str] | None
     """Beta: e.g. ``["text", "audio"]``."""
     voice: str | None
     """Beta: the output voice."""
@@ -652,7 +655,7 @@ class Logprob(Model):
     """The token."""
     logprob: float | None
     """Its log probability."""
-    bytes: list[int] | None
+    bytes: Sequence[int] | None
     """The token's UTF-8 bytes."""
 
 

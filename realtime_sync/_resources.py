@@ -27,7 +27,7 @@ from ._client_events import (
 from ._dialects import session_for_dialect
 from ._errors import InvalidEventError
 from ._models import Model, to_json
-from ._objects import Session
+from ._objects import AudioFormat, Session
 
 if TYPE_CHECKING:
     from ._client import RealtimeClient
@@ -51,6 +51,45 @@ _MAX_APPEND_TEXT = MAX_APPEND_BYTES - MAX_APPEND_BYTES % 8
 _MAX_APPEND_RAW = _MAX_APPEND_TEXT // 4 * 3
 
 Value = Mapping[str, Any] | Model
+
+# PCM16 by its GA and beta names, and None: no session (or no format) known yet. The other
+# formats, G.711 (audio/pcmu, audio/pcma; g711_ulaw, g711_alaw), have 1-byte samples.
+_PCM16_FORMATS = frozenset({"audio/pcm", "pcm16", None})
+
+
+def _input_audio_format(session: Session | None) -> str | None:
+    """The session's input audio format: GA ``audio.input.format.type``, beta
+    ``input_audio_format``; None when there is no session or it names none."""
+    if session is None:
+        return None
+    audio = session.audio
+    if audio is not None and audio.input is not None:
+        found = audio.input.format
+        name = found.type if isinstance(found, AudioFormat) else found
+        if isinstance(name, str):
+            return name
+    beta = session.input_audio_format
+    return beta if isinstance(beta, str) else None
+
+
+def _base64_size(text: str) -> int:
+    """How many bytes base64 ``text`` decodes to, from its length and padding alone.
+
+    Raises :class:`InvalidEventError` for a length no base64 text has. Whitespace (which
+    decoders skip) is only looked for when the length says something is off, so a long
+    text is never scanned for nothing.
+    """
+    padding = 2 if text.endswith("==") else 1 if text.endswith("=") else 0
+    digits = len(text) - padding
+    if digits % 4 == 1 or digits * 3 // 4 % 2:
+        compact = "".join(text.split())  # whitespace out (line-wrapped base64), in C
+        if len(compact) != len(text):
+            return _base64_size(compact)
+    if digits % 4 == 1:
+        raise InvalidEventError(
+            f"audio: {len(text)} characters is not a length base64 text can have"
+        )
+    return digits * 3 // 4
 
 
 class _Resource:
@@ -140,13 +179,19 @@ class InputAudioBufferResource(_Resource):
 
         Audio over the 15 MiB per-event limit is split into several events (at whole
         samples); the id of the last one is returned (a given ``event_id`` gets ``.1``,
-        ``.2``... suffixes when split).
+        ``.2``... suffixes when split). In PCM16 (the session's input format, or no format
+        known yet) the audio must be whole 16-bit samples: an odd number of bytes raises
+        :class:`InvalidEventError`. Everything is checked before anything is sent.
         """
+        if event_id is not None and not isinstance(event_id, str):
+            raise InvalidEventError(f"event_id: must be a string, not {type(event_id).__name__}")
         if isinstance(audio, str):
             text = audio
+            self._check_whole_samples(_base64_size(text), " (decoded from the base64 text)")
             chunks = [text[i : i + _MAX_APPEND_TEXT] for i in range(0, len(text), _MAX_APPEND_TEXT)]
         elif isinstance(audio, (bytes, bytearray, memoryview)):
             raw = bytes(audio)
+            self._check_whole_samples(len(raw), "")
             chunks = [
                 base64.b64encode(raw[i : i + _MAX_APPEND_RAW]).decode("ascii")
                 for i in range(0, len(raw), _MAX_APPEND_RAW)
@@ -164,6 +209,18 @@ class InputAudioBufferResource(_Resource):
             chunk_id = None if event_id is None else f"{event_id}.{number}"
             sent = self._send(InputAudioBufferAppendEvent.TYPE, chunk_id, audio=chunk)
         return sent
+
+    def _check_whole_samples(self, size: int, origin: str) -> None:
+        if size % 2 == 0:
+            return
+        audio_format = _input_audio_format(self._client._session)
+        if audio_format not in _PCM16_FORMATS:
+            return  # G.711 has 1-byte samples; a format we do not know, we do not judge
+        shown = "unknown yet, so assumed PCM16" if audio_format is None else audio_format
+        raise InvalidEventError(
+            f"audio: {size} bytes{origin} is not a whole number of 16-bit samples; "
+            f"the session's input format ({shown}) takes 2 bytes per sample"
+        )
 
     def commit(self, *, event_id: str | None = None) -> str:
         """Send ``input_audio_buffer.commit`` (needs at least 100 ms of audio)."""

@@ -158,7 +158,7 @@ class ErrorEvent(ServerEvent):
 class RateLimitsUpdatedEvent(ServerEvent):
     """``rate_limits.updated``: sent after each ``response.done``."""
 
-    rate_limits: list[RateLimit]
+    rate_limits: tuple[RateLimit, ...]
     """The limits now in force (may be empty)."""
 
 
@@ -225,9 +225,9 @@ class InputAudioTranscriptionCompletedEvent(ItemContentAddressedEvent):
     """The whole transcript."""
     usage: TranscriptionUsage | None
     """What the transcription cost (not sent by older servers)."""
-    logprobs: list[Logprob] | None
+    logprobs: tuple[Logprob, ...] | None
     """Per-token log probabilities, when the session includes them."""
-    languages: list[DetectedLanguage] | None
+    languages: tuple[DetectedLanguage, ...] | None
     """GA: the languages detected, when the model reports them."""
 
 
@@ -238,7 +238,7 @@ class InputAudioTranscriptionDeltaEvent(ItemContentAddressedEvent):
 
     delta: str | None
     """The new text."""
-    logprobs: list[Logprob] | None
+    logprobs: tuple[Logprob, ...] | None
     """Per-token log probabilities of the delta, when the session includes them."""
 
 
@@ -530,20 +530,35 @@ class McpCallEvent(ItemAddressedEvent):
     """Position of the item in the response's output."""
 
 
-def decode_event(data: bytes | str) -> ServerEvent | InvalidFrameEvent:
+def decode_event(
+    data: bytes | str, *, rename: Mapping[str, str] | None = None
+) -> ServerEvent | InvalidFrameEvent:
     """Decode one text frame into its typed event; never raises.
 
-    Not JSON, or JSON that is not an object with a string ``type``, gives an
-    :class:`InvalidFrameEvent`; a payload its class cannot hold gives a :class:`GenericEvent`
-    with ``decode_error`` set.
+    Not JSON (nested too deeply included), or JSON that is not an object with a string
+    ``type``, gives an :class:`InvalidFrameEvent`; a payload its class cannot hold gives a
+    :class:`GenericEvent` with ``decode_error`` set. Any other failure, whatever it is, also
+    gives an :class:`InvalidFrameEvent`: a frame never raises into the receive loop.
+
+    ``rename`` maps event types to the types to decode them as (beta names to GA ones): the
+    event, ``raw`` included, then carries the new name.
     """
     try:
         payload = loads(data)
+    except RecursionError:
+        return InvalidFrameEvent(data=data, reason="not valid JSON: nested too deeply to decode")
     except ValueError as exc:  # includes invalid UTF-8
         return InvalidFrameEvent(data=data, reason=f"not valid JSON: {exc}")
+    except Exception as exc:  # e.g. a frame of the wrong type: still not an event
+        return InvalidFrameEvent(data=data, reason=f"could not be parsed: {_describe(exc)}")
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
         return InvalidFrameEvent(data=data, reason="not a JSON object with a string 'type'")
-    return decode_payload(payload)
+    try:
+        if rename is not None and payload["type"] in rename:
+            payload["type"] = rename[payload["type"]]  # our own fresh dict: not shared
+        return decode_payload(payload)
+    except Exception as exc:  # decode_payload contains its classes' failures; belt and braces
+        return InvalidFrameEvent(data=data, reason=f"could not be decoded: {_describe(exc)}")
 
 
 def decode_payload(payload: Mapping[str, Any]) -> ServerEvent:
@@ -553,5 +568,21 @@ def decode_payload(payload: Mapping[str, Any]) -> ServerEvent:
         return GenericEvent.from_dict(payload)
     try:
         return cls.from_dict(payload)
-    except (DecodeError, TypeError, ValueError) as exc:
-        return attrs.evolve(GenericEvent.from_dict(payload), decode_error=f"{cls.__name__}: {exc}")
+    except Exception as exc:  # any failure of the typed class: keep the event, untyped
+        generic = GenericEvent.from_dict(payload)
+        return attrs.evolve(generic, decode_error=f"{cls.__name__}: {_describe(exc)}")
+
+
+def _describe(exc: Exception) -> str:
+    """An exception as text: its message, with its type unless it is one we expect."""
+    try:
+        message = str(exc)
+    except Exception:  # even a broken __str__ must not make decoding raise
+        message = ""
+    if not message:
+        return type(exc).__name__
+    return (
+        message
+        if type(exc) in (DecodeError, TypeError, ValueError)
+        else f"{type(exc).__name__}: {message}"
+    )

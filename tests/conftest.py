@@ -12,8 +12,8 @@ import pytest
 from realtime_sync import RealtimeClient
 from realtime_sync.testing import LocalRealtimeServer
 
-# Real protocol material; CI places shared/ beside the clone, as it is beside main here.
-CONFORMANCE = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance"
+# Real protocol material, kept in the repository (sources and licences: conformance/README.md).
+CONFORMANCE = Path(__file__).resolve().parent / "conformance"
 
 # Deliberately not shaped like a real OpenAI key, so no scanner mistakes it for one.
 KEY = "rs-test-key-7f3c9a1e5b2d4086"

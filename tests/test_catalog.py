@@ -7,7 +7,7 @@
   class with typed nested objects and gives back exactly what was received; the SDK parses
   the same examples, and every field it parsed is one of our typed attributes.
 
-The data-driven tests use ``shared/conformance`` (see tests/test_events.py).
+The data-driven tests use ``tests/conformance`` (see tests/test_events.py).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import inspect
 import json
 import types
 import typing
-from pathlib import Path
 from typing import Any
 
 import openai.types.beta.realtime as beta_types
 import openai.types.realtime as ga_types
 import pytest
+from conftest import CONFORMANCE
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 import realtime_sync._objects
@@ -47,9 +47,6 @@ from realtime_sync.events import (
     decode_event,
     decode_payload,
 )
-
-CONFORMANCE = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance"
-MISSING_DATA = f"conformance data not found at {CONFORMANCE} (CI places shared/ beside the clone)"
 
 NEWER_OPENAI = (
     "A newer openai release may have added, renamed or reshaped events: model them in "
@@ -134,6 +131,7 @@ def test_no_typed_class_outside_the_official_unions() -> None:
     extra = sorted(set(_EVENT_CLASSES) - set(OFFICIAL["ga"]) - set(OFFICIAL["beta"]))
     assert not extra, f"typed classes for types no openai union has: {extra}"
     assert GenericEvent not in _EVENT_CLASSES.values()
+    assert _EVENT_CLASSES  # else the all() below would pass on nothing
     assert all(issubclass(cls, ServerEvent) for cls in _EVENT_CLASSES.values())
 
 
@@ -277,17 +275,16 @@ def test_every_model_is_exported() -> None:
 # --- real examples decode to typed classes --------------------------------------------------
 
 
+# A missing or empty fixture is an error at collection, never a skip.
 def _read_json(name: str) -> Any:
-    path = CONFORMANCE / name
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return json.loads((CONFORMANCE / name).read_text(encoding="utf-8"))
 
 
-def _read_jsonl(name: str) -> list[dict[str, Any]] | None:
+def _read_jsonl(name: str) -> list[dict[str, Any]]:
     path = CONFORMANCE / name
-    if not path.is_file():
-        return None
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert lines, f"{path} holds no events"
+    return [json.loads(line) for line in lines]
 
 
 EXAMPLES = _read_json("openapi_realtime_examples.json")
@@ -303,8 +300,6 @@ def _spec_defect(dialect: str, name: str, payload: dict[str, Any]) -> bool:
 
 
 def _example_params() -> list[Any]:
-    if EXAMPLES is None:
-        return [pytest.param(None, None, None, marks=pytest.mark.skip(reason=MISSING_DATA))]
     return [
         pytest.param(dialect, name, payload, id=f"{dialect}:{name}")
         for dialect, group in (("ga", EXAMPLES["server"]), ("beta", EXAMPLES["beta"]["server"]))
@@ -320,11 +315,7 @@ def _trace_params() -> list[Any]:
         "azure_beta_session_created_updated.jsonl",
         "error_events.jsonl",
     ):
-        lines = _read_jsonl(file)
-        if lines is None:
-            params.append(pytest.param(None, marks=pytest.mark.skip(reason=MISSING_DATA), id=file))
-            continue
-        for n, line in enumerate(lines):
+        for n, line in enumerate(_read_jsonl(file)):
             payload = line["event"] if "_source" in line else line
             params.append(pytest.param(payload, id=f"{file}:{n}:{payload['type']}"))
     return params
@@ -337,11 +328,11 @@ def assert_typed(obj: Model, path: str) -> None:
         model = _our_model(hints[name])
         if model is None:
             continue
-        sent = obj.raw.get(name)
+        sent = obj.to_dict().get(name)  # plain JSON (raw is a read-only view)
         value = getattr(obj, name)
         if isinstance(sent, dict):
             assert isinstance(value, model), f"{path}.{name}: {type(value).__name__}"
-            assert value.raw is sent
+            assert value.raw == sent
             assert_typed(value, f"{path}.{name}")
         elif isinstance(sent, list):
             assert len(value) == len(sent)
@@ -380,8 +371,6 @@ def test_trace_event_decodes_to_its_typed_class(payload: dict[str, Any]) -> None
 
 
 def _example(dialect: str, name: str) -> dict[str, Any]:
-    if EXAMPLES is None:
-        pytest.skip(MISSING_DATA)
     group = EXAMPLES["server"] if dialect == "ga" else EXAMPLES["beta"]["server"]
     payload: dict[str, Any] = group[name]
     return payload

@@ -764,7 +764,8 @@ def test_conversation_item_delete_retrieve_truncate(
 
 @HYPOTHESIS
 @given(
-    audio=st.binary(min_size=1, max_size=4800),
+    # Whole PCM16 samples (the sessions' input format): an odd length is refused.
+    audio=st.binary(min_size=2, max_size=4800).map(lambda b: b[: len(b) // 2 * 2]),
     form=st.sampled_from(["bytes", "bytearray", "memoryview", "base64"]),
     explicit_id=st.booleans(),
 )

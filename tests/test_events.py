@@ -1,7 +1,7 @@
 """Decoding server events: ``decode_event``, ``decode_payload`` and the ``Model`` machinery.
 
-The data-driven tests use the protocol material in ``shared/conformance`` (examples from the
-official OpenAPI specs and real captures), which CI places beside the repository clone.
+The data-driven tests use the protocol material in ``tests/conformance`` (examples from the
+official OpenAPI specs and real captures; sources and licences in its README).
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from __future__ import annotations
 import functools
 import json
 import typing
-from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from conftest import CONFORMANCE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -43,7 +43,7 @@ from realtime_sync import (
     TextDoneEvent,
     decode_event,
 )
-from realtime_sync._models import wire_fields
+from realtime_sync._models import ReadOnlyList, wire_fields
 from realtime_sync._server_events import _EVENT_CLASSES, decode_payload
 from realtime_sync.events import (
     AudioDeltaEvent,
@@ -65,12 +65,6 @@ from realtime_sync.events import (
     TurnDetection,
 )
 
-CONFORMANCE = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance"
-MISSING_DATA = (
-    f"conformance data not found at {CONFORMANCE} (CI places shared/ beside the repository "
-    "clone; without it the data-driven tests cannot run)"
-)
-
 # Spec examples that are themselves defective (listed in the file's `_source.notes`): the key
 # names the event type, but the example's `type` is something else. Decoded as sent.
 SPEC_DEFECTS = {
@@ -81,37 +75,27 @@ SPEC_DEFECTS = {
 }
 
 
+# A missing or empty fixture is an error at collection, never a skip.
 def _read_json(name: str) -> Any:
-    path = CONFORMANCE / name
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads((CONFORMANCE / name).read_text(encoding="utf-8"))
 
 
-def _read_jsonl(name: str) -> list[str] | None:
+def _read_jsonl(name: str) -> list[str]:
     path = CONFORMANCE / name
-    if not path.is_file():
-        return None
-    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert lines, f"{path} holds no events"
+    return lines
 
 
 EXAMPLES = _read_json("openapi_realtime_examples.json")
 
 
 def _example_params() -> list[Any]:
-    if EXAMPLES is None:
-        return [pytest.param(None, None, None, marks=pytest.mark.skip(reason=MISSING_DATA))]
     params = []
     for dialect, examples in (("ga", EXAMPLES["server"]), ("beta", EXAMPLES["beta"]["server"])):
         for name, payload in examples.items():
             params.append(pytest.param(dialect, name, payload, id=f"{dialect}:{name}"))
     return params
-
-
-def require(data: Any) -> Any:
-    if data is None:
-        pytest.skip(MISSING_DATA)
-    return data
 
 
 def expected_class(event_type: str) -> type[ServerEvent]:
@@ -149,7 +133,7 @@ def test_spec_server_example_decodes(dialect: str, name: str, payload: dict[str,
 
 
 def test_spec_defects_are_the_ones_the_file_documents() -> None:
-    examples = require(EXAMPLES)
+    examples = EXAMPLES
     notes = examples["_source"]["notes"]
     dtmf = notes["ga"]["RealtimeServerEventInputAudioBufferDtmfEventReceived"]
     assert "' input_audio_buffer.dtmf_event_received'" in dtmf
@@ -162,7 +146,7 @@ def test_spec_defects_are_the_ones_the_file_documents() -> None:
 
 
 def test_spec_defect_examples_decode_as_sent() -> None:
-    examples = require(EXAMPLES)
+    examples = EXAMPLES
     dtmf = decode_payload(examples["server"]["input_audio_buffer.dtmf_event_received"])
     assert type(dtmf) is GenericEvent
     assert dtmf.type == " input_audio_buffer.dtmf_event_received"
@@ -174,23 +158,25 @@ def test_spec_defect_examples_decode_as_sent() -> None:
 
 
 def test_spec_examples_cover_both_catalogues() -> None:
-    examples = require(EXAMPLES)
+    examples = EXAMPLES
     assert set(examples["server"]) >= GA_SERVER_EVENTS
     assert set(examples["beta"]["server"]) == BETA_SERVER_EVENTS
 
 
 def test_typed_spec_examples_expose_nested_models() -> None:
-    examples = require(EXAMPLES)
+    examples = EXAMPLES
     ga = examples["server"]
     created = decode_payload(ga["session.created"])
     assert isinstance(created.session, Session)
     assert created.session.id == ga["session.created"]["session"]["id"]
     done = decode_payload(ga["response.done"])
     assert isinstance(done.response, Response)
+    assert done.response.output  # else the all() below would pass on nothing
     assert all(isinstance(item, ConversationItem) for item in done.response.output)
     assert isinstance(done.response.output, tuple)
     item = decode_payload(ga["response.output_item.done"])
     assert isinstance(item, OutputItemEvent)
+    assert item.item.content
     assert all(isinstance(part, ContentPart) for part in item.item.content)
     part = decode_payload(ga["response.content_part.added"])
     assert isinstance(part, ContentPartEvent)
@@ -198,6 +184,7 @@ def test_typed_spec_examples_expose_nested_models() -> None:
     error = decode_payload(ga["error"])
     assert isinstance(error.error, ErrorDetail)
     limits = decode_payload(ga["rate_limits.updated"])
+    assert limits.rate_limits
     assert all(isinstance(limit, RateLimit) for limit in limits.rate_limits)
     assert [limit.name for limit in limits.rate_limits] == [
         limit["name"] for limit in ga["rate_limits.updated"]["rate_limits"]
@@ -266,7 +253,7 @@ ERROR_EVENTS = _read_jsonl("error_events.jsonl")
 
 
 def test_beta_trace_decodes_and_deltas_add_up() -> None:
-    lines = require(BETA_TRACE)
+    lines = BETA_TRACE
     events = []
     for line in lines:
         payload = json.loads(line)
@@ -286,7 +273,7 @@ def test_beta_trace_decodes_and_deltas_add_up() -> None:
 
 
 def test_beta_trace_keeps_undeclared_and_elided_fields() -> None:
-    lines = require(BETA_TRACE)
+    lines = BETA_TRACE
     by_type = {}
     for line in lines:
         event = decode_event(line)
@@ -314,7 +301,7 @@ def test_beta_trace_keeps_undeclared_and_elided_fields() -> None:
 
 
 def test_azure_sessions_decode_with_azure_only_fields() -> None:
-    lines = require(AZURE_SESSIONS)
+    lines = AZURE_SESSIONS
     assert len(lines) == 2
     for line, expected_type in zip(lines, ("session.created", "session.updated"), strict=True):
         payload = json.loads(line)
@@ -346,8 +333,6 @@ def test_azure_sessions_decode_with_azure_only_fields() -> None:
 
 
 def _error_event_params() -> list[Any]:
-    if ERROR_EVENTS is None:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=MISSING_DATA))]
     return [
         pytest.param(json.loads(line)["event"], id=str(n)) for n, line in enumerate(ERROR_EVENTS)
     ]
@@ -371,7 +356,7 @@ def test_real_error_and_rate_limit_events(payload: dict[str, Any]) -> None:
 
 
 def test_real_error_events_include_a_null_code() -> None:
-    lines = require(ERROR_EVENTS)
+    lines = ERROR_EVENTS
     codes = [
         decode_event(json.dumps(json.loads(line)["event"])).error.code
         for line in lines
@@ -601,7 +586,9 @@ def test_string_or_object_field_keeps_non_objects_as_sent(value: Any) -> None:
     event = decode_payload({"type": "session.updated", "session": {"tool_choice": value}})
     assert type(event) is SessionEvent
     assert event.session.tool_choice == value
-    assert type(event.session.tool_choice) is type(value)
+    # An array stays an array, as a read-only view (a decoded event cannot be changed).
+    expected = ReadOnlyList if isinstance(value, list) else type(value)
+    assert type(event.session.tool_choice) is expected
 
 
 def test_string_or_object_field_decodes_objects_to_the_model() -> None:

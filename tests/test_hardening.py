@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import socket
 import threading
 import time
@@ -27,11 +28,14 @@ from realtime_sync import (
     HandlerErrorEvent,
     InternalError,
     InternalServerError,
+    InvalidEventError,
     InvalidFrameEvent,
+    NotConnectedError,
     RealtimeClient,
     RedirectError,
     Transport,
     TransportConnection,
+    TransportError,
 )
 from realtime_sync import _endpoints as endpoints
 from realtime_sync._endpoints import ANNOUNCED_SHUTDOWNS, DEFAULT_MODELS, Handshake
@@ -153,7 +157,9 @@ def test_connect_catches_a_session_created_that_came_before_it_waited(
         api_key=KEY, url=server.url, transport=_LateCaller(plain._transport, 0.5)
     )
     try:
-        session = client.connect(timeout=0.4 + 0.5)  # less than the delay plus a margin
+        session = client.connect(
+            timeout=WAIT
+        )  # before the fix it missed the event: any wait failed
         assert session.id
     finally:
         client.close(timeout=WAIT)
@@ -226,8 +232,80 @@ def test_a_half_open_peer_is_reported_within_interval_plus_timeout() -> None:
         assert closed.wait(10)
         elapsed = time.monotonic() - started
         client.close(timeout=WAIT)
-    # Before the fix websocket-client's teardown waited 3 s more for a close frame.
-    assert elapsed < interval + timeout + 0.5, elapsed
+    # Before the fix websocket-client's teardown waited 3 s more for a close frame. The pong
+    # is checked once per ping_timeout, so the report can come one check (0.5 s) late: 2.0 s
+    # at worst, 4.5 s or more with the old teardown.
+    assert elapsed < interval + 2 * timeout + 1.0, elapsed
+    for thread in client_threads():
+        thread.join(WAIT)
+    assert client_threads() == []
+
+
+def test_a_peer_that_dies_mid_frame_is_a_retryable_drop() -> None:
+    go = threading.Event()
+
+    def die(peer: RawPeer, conn: socket.socket, request: bytes) -> None:
+        conn.sendall(upgrade_reply(request))
+        conn.sendall(text_frame({"type": "session.created", "session": {"id": "sess_1"}}))
+        go.wait(WAIT)
+        conn.sendall(bytes([0x81, 126]) + (500).to_bytes(2, "big") + b'{"type": "resp')
+        conn.close()  # 485 bytes short
+
+    with RawPeer(die) as peer:
+        client = RealtimeClient(api_key=KEY, url=f"ws://127.0.0.1:{peer.port}/v1/realtime")
+        seen: list[str] = []
+        client.on("*", lambda ev: seen.append(ev.type))
+        client.connect(timeout=WAIT)
+        closed = client.expect("client.closed")
+        go.set()
+        event = closed.wait(WAIT)
+        client.close(timeout=WAIT)
+    assert isinstance(event.error, ConnectionClosed) and event.code is None
+    assert event.retryable
+    assert seen == ["session.created", "client.closed"]  # no half frame was dispatched
+
+
+@pytest.mark.parametrize("round_", range(10))
+def test_close_racing_senders_waiters_and_other_closers(
+    make_client: MakeClient, round_: int
+) -> None:
+    client = make_client()
+    client.connect(timeout=WAIT)
+    start = threading.Barrier(9)
+    outcomes: list[str] = []
+
+    def send() -> None:
+        start.wait()
+        for _ in range(50):
+            try:
+                client.send({"type": "input_audio_buffer.clear"})
+            except (NotConnectedError, TransportError):
+                outcomes.append("refused")
+                return
+        outcomes.append("sent")
+
+    def wait() -> None:
+        start.wait()
+        try:
+            client.wait_for("response.done", timeout=WAIT)
+            outcomes.append("answered")
+        except ClientClosed:
+            outcomes.append("closed")
+
+    def close() -> None:
+        start.wait()
+        client.close(timeout=WAIT)
+        outcomes.append("close")
+
+    workers = [threading.Thread(target=f) for f in [send] * 4 + [wait] * 2 + [close] * 3]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(2 * WAIT)
+    assert not any(worker.is_alive() for worker in workers)
+    assert len(outcomes) == 9 and outcomes.count("close") == 3
+    assert outcomes.count("closed") == 2  # nothing asked for a response
+    assert not client.connected
     for thread in client_threads():
         thread.join(WAIT)
     assert client_threads() == []
@@ -312,6 +390,34 @@ def test_no_unheard_error_warning_while_a_wait_takes_the_error(
     assert error.wait(WAIT).error.param == "item_id"
     client.send(user_message("still here"))  # the session went on
     assert "no on('error') handler" not in caplog.text
+
+
+# --- 9. bad input from the user is refused at the call site ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "named"),
+    [
+        ({"type": "session.update", "session": {"x": object()}}, "session.x"),
+        ({"type": "session.update", "session": {"instructions": "\ud800"}}, "session.instructions"),
+        ({"type": "session.update", "session": {"temperature": float("nan")}}, "temperature"),
+        ({"type": "session.update", "session": {"tools": [{"t": float("inf")}]}}, "tools[0].t"),
+        ("response.create", "mapping"),
+        (["response.create"], "mapping"),
+    ],
+)
+def test_bad_events_are_refused_before_anything_is_sent(
+    server: LocalRealtimeServer, make_client: MakeClient, event: Any, named: str
+) -> None:
+    client = make_client()
+    client.connect(timeout=WAIT)
+    with pytest.raises(InvalidEventError, match=re.escape(named)):
+        client.send(event)
+    with pytest.raises(InvalidEventError):
+        client.input_audio_buffer.append(audio=b"\x00" * 4801)  # half a PCM16 sample
+    client.input_audio_buffer.clear()  # the connection still works, and is the first event
+    (first,) = server.wait_for_received("input_audio_buffer.clear")
+    assert server.received == [first]
 
 
 # --- 10. secrets a server echoes -----------------------------------------------------------
