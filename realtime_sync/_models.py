@@ -49,18 +49,15 @@ class DecodeError(ValueError):
 # --- read-only views of decoded JSON ---------------------------------------------------------
 
 
-class ReadOnlyDict(Mapping[str, Any]):
-    """A read-only view of a JSON object: nested objects and arrays come out as views too.
-
-    Compares equal to a dict with the same content. ``Model.to_dict()`` gives a mutable copy.
-    """
+class _View:
+    """What both read-only views share: the container shown, and no way to change it."""
 
     __slots__ = ("_data",)
-    _data: Mapping[str, Any]
+    _data: Any
 
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        if type(data) is ReadOnlyDict:
-            data = data._data
+    def __init__(self, data: Any) -> None:
+        if type(data) is type(self):
+            data = data._data  # a view of a view shows the same container
         object.__setattr__(self, "_data", data)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -69,6 +66,25 @@ class ReadOnlyDict(Mapping[str, Any]):
     def __reduce__(self) -> tuple[Any, ...]:
         return type(self), (self._data,)
 
+    def __contains__(self, item: object) -> bool:
+        return item in self._data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return redact(repr(self._data))
+
+
+class ReadOnlyDict(_View, Mapping[str, Any]):
+    """A read-only view of a JSON object: nested objects and arrays come out as views too.
+
+    Compares equal to a dict with the same content. ``Model.to_dict()`` gives a mutable copy.
+    """
+
+    __slots__ = ()
+    _data: Mapping[str, Any]
+
     def __getitem__(self, key: str) -> Any:
         return _freeze(self._data[key])
 
@@ -76,14 +92,8 @@ class ReadOnlyDict(Mapping[str, Any]):
         value = self._data.get(key, _MISSING)
         return default if value is _MISSING else _freeze(value)
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is ReadOnlyDict:
@@ -94,29 +104,15 @@ class ReadOnlyDict(Mapping[str, Any]):
 
     __hash__ = None  # type: ignore[assignment]  # a view, like the dict it shows
 
-    def __repr__(self) -> str:
-        return redact(repr(self._data))
 
-
-class ReadOnlyList(Sequence[Any]):
+class ReadOnlyList(_View, Sequence[Any]):
     """A read-only view of a JSON array: nested objects and arrays come out as views too.
 
     Compares equal to a list or tuple with the same items.
     """
 
-    __slots__ = ("_data",)
+    __slots__ = ()
     _data: Sequence[Any]
-
-    def __init__(self, data: Sequence[Any]) -> None:
-        if type(data) is ReadOnlyList:
-            data = data._data
-        object.__setattr__(self, "_data", data)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is read-only")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return type(self), (self._data,)
 
     @overload
     def __getitem__(self, index: int) -> Any: ...
@@ -132,12 +128,6 @@ class ReadOnlyList(Sequence[Any]):
     def __iter__(self) -> Iterator[Any]:
         return map(_freeze, self._data)
 
-    def __contains__(self, value: object) -> bool:
-        return value in self._data
-
-    def __len__(self) -> int:
-        return len(self._data)
-
     def __eq__(self, other: object) -> bool:
         if type(other) is ReadOnlyList:
             other = other._data
@@ -148,9 +138,6 @@ class ReadOnlyList(Sequence[Any]):
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  # a view, like the list it shows
-
-    def __repr__(self) -> str:
-        return redact(repr(self._data))
 
 
 _MISSING: Any = object()

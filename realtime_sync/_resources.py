@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ._client_events import (
     ConversationItemCreateEvent,
@@ -25,23 +25,35 @@ from ._client_events import (
     TranscriptionSessionUpdateEvent,
 )
 from ._dialects import session_for_dialect
+from ._endpoints import Dialect
 from ._errors import InvalidEventError
 from ._models import Model, to_json
 from ._objects import AudioFormat, Session
-
-if TYPE_CHECKING:
-    from ._client import RealtimeClient
 
 __all__ = [
     "MAX_APPEND_BYTES",
     "ConversationItemResource",
     "ConversationResource",
+    "EventSender",
     "InputAudioBufferResource",
     "OutputAudioBufferResource",
     "ResponseResource",
     "SessionResource",
     "TranscriptionSessionResource",
 ]
+
+
+class EventSender(Protocol):
+    """What the senders need of the client (so this module does not import it)."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    @property
+    def _session(self) -> Session | None: ...
+
+    def send(self, event: Mapping[str, Any] | Model) -> str: ...
+
 
 MAX_APPEND_BYTES = 15 * 1024 * 1024
 """The documented limit of one ``input_audio_buffer.append``, applied to its base64 text."""
@@ -95,7 +107,7 @@ def _base64_size(text: str) -> int:
 class _Resource:
     __slots__ = ("_client",)
 
-    def __init__(self, client: RealtimeClient) -> None:
+    def __init__(self, client: EventSender) -> None:
         self._client = client
 
     def _send(self, event_type: str, event_id: str | None, **fields: Any) -> str:
@@ -280,7 +292,7 @@ class ConversationResource(_Resource):
 
     __slots__ = ("item",)
 
-    def __init__(self, client: RealtimeClient) -> None:
+    def __init__(self, client: EventSender) -> None:
         super().__init__(client)
         self.item = ConversationItemResource(client)
         """``create``, ``delete``, ``retrieve``, ``truncate``."""
