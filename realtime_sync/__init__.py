@@ -6,7 +6,7 @@ Realtime server (:mod:`realtime_sync.testing`) to test against.
 
 from ._client import RealtimeClient
 from ._dispatch import Expectation
-from ._endpoints import Auth, Dialect
+from ._endpoints import Auth, Dialect, Handshake
 from ._errors import (
     AlreadyConnectedError,
     APIError,
@@ -29,7 +29,14 @@ from ._errors import (
     WouldDeadlockError,
 )
 from ._session import SessionState
-from ._transport import EndKind, Transport, TransportConnection, TransportEnded
+from ._transport import (
+    EndKind,
+    EndSink,
+    FrameSink,
+    Transport,
+    TransportConnection,
+    TransportEnded,
+)
 from .events import (
     BETA_SERVER_EVENTS,
     GA_SERVER_EVENTS,
@@ -77,11 +84,14 @@ __all__ = [
     "ConversationItemEvent",
     "Dialect",
     "EndKind",
+    "EndSink",
     "ErrorDetail",
     "ErrorEvent",
     "Expectation",
+    "FrameSink",
     "GenericEvent",
     "HandlerErrorEvent",
+    "Handshake",
     "InternalError",
     "InternalServerError",
     "InvalidEventError",

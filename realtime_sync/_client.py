@@ -3,7 +3,8 @@
 A received frame travels: transport (``_websocket.py``, on the socket thread) → the
 client's :class:`~realtime_sync._dispatch.Dispatcher` queue → on the dispatcher thread,
 decoding (``_server_events.py``) → the connection's :class:`~realtime_sync._session.SessionCore`
-→ the client's reducers → user handlers → waiters.
+→ the dispatcher's state reducers (a seam: conversation state and tools come next) → user
+handlers → waiters.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ._errors import (
     NotConnectedError,
     RealtimeError,
     RealtimeTimeoutError,
+    WouldDeadlockError,
 )
 from ._json import encode_client_event
 from ._models import Model
@@ -44,7 +46,7 @@ from ._resources import (
 from ._secrets import install_log_filter
 from ._server_events import decode_event
 from ._session import SessionCore, SessionState
-from ._transport import Transport, TransportConnection
+from ._transport import Transport, TransportConnection, TransportEnded
 from ._websocket import WebSocketTransport
 
 __all__ = ["RealtimeClient"]
@@ -165,6 +167,8 @@ class RealtimeClient:
             for value in (azure_endpoint, azure_deployment, azure_ad_token_provider, api_version)
         )
         if azure:
+            if api_key is None and azure_ad_token_provider is None:
+                api_key = os.environ.get("AZURE_OPENAI_API_KEY")
             target = azure_target(
                 endpoint=azure_endpoint,
                 deployment=azure_deployment or model,
@@ -263,8 +267,6 @@ class RealtimeClient:
             options: Any other :class:`RealtimeClient` argument (``protocol``,
                 ``ping_interval``, ``http_proxy_host``, ``transport``...).
         """
-        if api_key is None and azure_ad_token_provider is None:
-            api_key = os.environ.get("AZURE_OPENAI_API_KEY")
         return cls(
             api_key,
             # "" rather than None: still an Azure client, refused for its missing endpoint.
@@ -296,6 +298,12 @@ class RealtimeClient:
             and link.core.state is SessionState.OPEN
             and not link.connection.finished
         )
+
+    @property
+    def state(self) -> SessionState | None:
+        """Where the current connection is in its life; None before the first ``connect()``."""
+        link = self._link
+        return None if link is None else link.core.state
 
     @property
     def _session(self) -> Session | None:
@@ -369,8 +377,16 @@ class RealtimeClient:
         the server refuses, :class:`TransportError` when the network does,
         :class:`RealtimeTimeoutError` when no session starts within ``timeout`` seconds
         (default: the client's ``connect_timeout``), :class:`AlreadyConnectedError` when a
-        session is open or opening, and :class:`ClientClosed` when ``close()`` interrupts it.
+        session is open or opening, :class:`ClientClosed` when ``close()`` interrupts it, and
+        :class:`WouldDeadlockError` from a handler (whose thread would have to deliver
+        ``session.created``: connect from another thread).
         """
+        if self._dispatcher.on_dispatcher_thread():
+            raise WouldDeadlockError(
+                "connect() from an event handler: handlers run on the dispatcher thread, "
+                "which is the thread that would deliver session.created. Connect from another "
+                "thread (for instance one started by the handler)."
+            )
         timeout = self._connect_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         with self._lock:
@@ -387,37 +403,44 @@ class RealtimeClient:
             core = SessionCore(handshake.display_url)
             name = f"{self._name}.{next(self._link_numbers)}-socket"
             dispatcher = self._dispatcher
-            connection = self._transport.open(
-                handshake,
-                on_frame=lambda data: dispatcher.submit(core, data),
-                on_end=lambda ended: dispatcher.submit(core, ended),
-                name=name,
-            )
+            sink = dispatcher.sink(core)
+            connection = self._transport.open(handshake, on_frame=sink, on_end=sink, name=name)
             link = self._link = _Link(core, connection)
         if previous is not None:
-            # Handlers run one event at a time, in order: let the old connection's last
-            # events (its client.closed included) be dispatched before the new one's.
-            dispatcher.wait_detached(previous.core, self._close_timeout)
+            if previous.connection.finished:
+                # Its end is reported, so its last events (client.closed included) are
+                # queued: let them be dispatched before the new connection's first.
+                dispatcher.wait_detached(previous.core, self._close_timeout)
+            else:
+                # Stuck where it cannot be woken (TCP connect, TLS): it must not hold up
+                # the new session, nor deliver anything into it when it finally ends.
+                previous.core.supersede()
         logger.info("connecting to %s (%s dialect)", core.display_url, self.dialect)
         dispatcher.attach(core)
         # Registered before the connection starts: however fast the server, it is caught.
         created = dispatcher.expect("session.created", None)
-        connection.start()
+        try:
+            connection.start()
+        except BaseException as exc:  # the transport failed to start: report its end
+            sink(TransportEnded("unreachable", opened=False, detail=str(exc), cause=exc))
+            dispatcher.wait_detached(core, self._close_timeout)
+            raise
         started = time.monotonic()
         try:
             event = created.wait(max(0.0, deadline - time.monotonic()))
         except RealtimeTimeoutError:
             # Out of time: cut the connection and let its threads end on their own.
-            core.request_close()
-            connection.abort()
             stage = (
                 "the server accepted the WebSocket but sent no session.created"
                 if connection.opened
                 else "the WebSocket upgrade did not complete"
             )
-            raise RealtimeTimeoutError(
+            error = RealtimeTimeoutError(
                 f"could not start a session at {core.display_url} within {timeout} s: {stage}"
-            ) from None
+            )
+            core.abandon(error)
+            connection.abort()
+            raise error from None
         except RealtimeError:
             self._wind_down(link, self._close_timeout)
             raise
@@ -453,7 +476,6 @@ class RealtimeClient:
         """The dispatcher thread failed and closed the session: cut the connection too."""
         link = self._link
         if link is not None:
-            link.core.request_close()
             link.connection.abort()
 
     def __enter__(self) -> RealtimeClient:

@@ -27,7 +27,7 @@ from ._errors import (
     UnknownEventTypeError,
     WouldDeadlockError,
 )
-from ._local_events import ClosedEvent, HandlerErrorEvent, InvalidFrameEvent
+from ._local_events import ClosedEvent, HandlerErrorEvent
 from ._secrets import redact
 from ._server_events import ErrorEvent, decode_event
 from ._session import SessionCore, SessionState
@@ -122,11 +122,6 @@ class HandlerRegistry:
             self._cache.clear()
         return removed
 
-    def has_handlers(self, event_type: str) -> bool:
-        """Whether any registration matches ``event_type`` (consumes nothing)."""
-        with self._lock:
-            return any(self.names.matches(e.pattern, event_type) for e in self._entries)
-
     def take(self, event_type: str) -> tuple[_Entry, ...]:
         """Handlers for one event, in registration order; ``once`` ones are removed."""
         cached = self._cache.get(event_type)
@@ -180,9 +175,11 @@ class Expectation:
     def wait(self, timeout: float | None = None) -> Any:
         """Block until the event is dispatched (after its handlers ran) and return it.
 
-        Raises :class:`RealtimeTimeoutError` after ``timeout`` seconds (and stops expecting),
-        :class:`ConnectionClosed` if the session ended first, what the predicate raised if
-        it raised, and :class:`WouldDeadlockError` on the dispatcher thread.
+        Raises :class:`RealtimeTimeoutError` after ``timeout`` seconds (and stops expecting);
+        if the connection ended first, the error its ``client.closed`` carries
+        (:class:`ConnectionClosed`, an :class:`APIError`, :class:`InternalError`...) or
+        :class:`ClientClosed` after our own ``close()``; what the predicate raised if it
+        raised; and :class:`WouldDeadlockError` on the dispatcher thread.
         """
         if not self._done.is_set() and self._dispatcher.on_dispatcher_thread():
             raise _would_deadlock(self.pattern)
@@ -191,14 +188,15 @@ class Expectation:
             if not self._done.is_set():
                 raise RealtimeTimeoutError(f"no {self.pattern!r} event within {timeout} s")
         if self._error is not None:
-            raise self._error
+            # One error goes to every waiter: raised afresh, its traceback does not pile up.
+            raise self._error.with_traceback(None)
         return self._event
 
     def cancel(self) -> None:
         """Stop expecting; a later :meth:`wait` then times out unless the event had come."""
         self._dispatcher.discard(self)
 
-    def offer(self, event: Any, seq: int) -> bool:
+    def _offer(self, event: Any, seq: int) -> bool:
         """Take ``event`` if it is the one awaited; a raising predicate fails the wait."""
         if seq < self._first_seq or not self._names.matches(self._canonical, event.type):
             return False
@@ -207,13 +205,13 @@ class Expectation:
                 if not self._predicate(event):
                     return False
             except Exception as exc:
-                self.fail(exc)
+                self._fail(exc)
                 return True
         self._event = event
         self._done.set()
         return True
 
-    def fail(self, error: BaseException) -> None:
+    def _fail(self, error: BaseException) -> None:
         self._error = error
         self._done.set()
 
@@ -256,6 +254,7 @@ class Dispatcher:
         self._closed_event: ClosedEvent | None = None  # the current connection's, once made
         self._expectations: list[Expectation] = []
         self._thread: threading.Thread | None = None
+        self._exited: threading.Thread | None = None  # the last thread that ended, to join
         self._thread_ident: int | None = None
         self._seq = 0  # number of the event being dispatched; only the thread writes it
 
@@ -277,6 +276,11 @@ class Dispatcher:
         """Queue a frame (bytes/str) or an event of ``core``'s connection. Any thread."""
         self._queue.put((core, item))
 
+    def sink(self, core: SessionCore) -> Callable[[Any], None]:
+        """``submit`` bound to ``core``: what a transport calls for every frame."""
+        put = self._queue.put
+        return lambda item: put((core, item))
+
     def wait_detached(self, core: SessionCore, timeout: float) -> bool:
         """Wait until ``core``'s closing event was dispatched; when no connection is left,
         also until the thread has ended. True if both happened within ``timeout``."""
@@ -284,7 +288,7 @@ class Dispatcher:
         with self._lock:
             if not self._lock.wait_for(lambda: core not in self._attached, max(0.0, timeout)):
                 return False
-            thread = None if self._attached else self._thread
+            thread = None if self._attached else (self._thread or self._exited)
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, deadline - time.monotonic()))
             return not thread.is_alive()
@@ -300,7 +304,7 @@ class Dispatcher:
             if self._closed_event is None:
                 self._expectations.append(expectation)
             else:
-                expectation.fail(closed_error(self._closed_event))
+                expectation._fail(closed_error(self._closed_event))
         return expectation
 
     def wait_for(
@@ -324,12 +328,12 @@ class Dispatcher:
             while self._handle_one():
                 pass
         except BaseException as exc:
-            self._fail(exc)
+            self._die(exc)
 
     def _handle_one(self) -> bool:
         """Dispatch the next queued item; False when the thread should end."""
         core, item = self._queue.get()
-        event = self._decode_safely(item) if isinstance(item, (bytes, str)) else item
+        event = self._decode(item) if isinstance(item, (bytes, str)) else item
         try:
             event = core.receive(event)
             if event is not None:
@@ -352,15 +356,9 @@ class Dispatcher:
                 self._lock.notify_all()
             if self._attached or not self._queue.empty():
                 return True
-            self._thread = None
+            self._exited, self._thread = self._thread, None
             self._thread_ident = None
             return False
-
-    def _decode_safely(self, data: bytes | str) -> Any:
-        try:
-            return self._decode(data)
-        except Exception as exc:  # the decoder promises not to raise; a frame never kills us
-            return InvalidFrameEvent(data=data, reason=f"could not be decoded: {exc!r}")
 
     def _dispatch(self, event: Any, seq: int, core: SessionCore) -> None:
         entries = self._registry.take(event.type)
@@ -376,14 +374,14 @@ class Dispatcher:
                 pending, self._expectations = self._expectations, []
             error = closed_error(event)
             for expectation in pending:
-                if not expectation.offer(event, seq):  # expect("client.closed") is served
-                    expectation.fail(error)
+                if not expectation._offer(event, seq):  # expect("client.closed") is served
+                    expectation._fail(error)
         elif self._expectations:
             # Predicates are user code: run them outside the lock, which expect() and
             # cancel() (perhaps called by a predicate) need.
             with self._lock:
                 pending = list(self._expectations)
-            served = [e for e in pending if e.offer(event, seq)]
+            served = [e for e in pending if e._offer(event, seq)]
             if served:
                 heard = True
                 with self._lock:
@@ -411,7 +409,7 @@ class Dispatcher:
         report = HandlerErrorEvent(event=event, handler=handler, exception=exc)
         self._dispatch(report, self._seq, core)
 
-    def _fail(self, cause: BaseException) -> None:
+    def _die(self, cause: BaseException) -> None:
         """The thread itself failed: fail every wait, tell handlers, let the client close."""
         logger.critical("the dispatcher thread failed; closing the client", exc_info=cause)
         error = InternalError(f"the dispatcher thread failed ({cause!r}); the client closed")
@@ -436,7 +434,7 @@ class Dispatcher:
                 with contextlib.suppress(BaseException):
                     entry.handler(closed)
         for expectation in pending:
-            expectation.fail(error)
+            expectation._fail(error)
 
 
 def _would_deadlock(pattern: str) -> WouldDeadlockError:

@@ -20,7 +20,7 @@ Every exception the library raises derives from :class:`RealtimeError`::
         ├── PermissionDeniedError   403
         ├── RateLimitError          429
         ├── InternalServerError     5xx
-        └── RedirectError           3xx: never followed, credentials never sent on
+        └── RedirectError           301/302/303/307/308: never followed, nothing sent on
 
 A refusal reaches us two ways and both raise the same class: an HTTP status on the upgrade
 request (``status_code`` set), or, as api.openai.com does, a successful upgrade followed by an

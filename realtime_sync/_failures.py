@@ -65,8 +65,8 @@ FATAL_ERROR_CODES = frozenset(
 )
 """Error codes no retry can cure."""
 # Close codes after which a new connection may well succeed: going away (session expiry),
-# internal error, service restart, try again later.
-_RETRYABLE_CLOSE_CODES = frozenset({1001, 1006, 1011, 1012, 1013})
+# no status, abnormal end, internal error, service restart, try again later.
+_RETRYABLE_CLOSE_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013})
 
 
 def failure(

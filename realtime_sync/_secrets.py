@@ -13,7 +13,8 @@ import threading
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
-_MASK = "***"
+MASK = "***"
+"""What a masked secret shows as."""
 _lock = threading.Lock()
 # Registered secrets, longest first so that a key containing another is masked whole.
 _secrets: tuple[str, ...] = ()
@@ -39,7 +40,7 @@ def redact(text: str) -> str:
     """Return ``text`` with every registered secret replaced by ``***``."""
     for secret in _secrets:
         if secret in text:
-            text = text.replace(secret, _MASK)
+            text = text.replace(secret, MASK)
     return text
 
 
@@ -54,19 +55,12 @@ def redact_deep(value: Any) -> Any:
     return value
 
 
-def mask_key(secret: str) -> str:
-    """Show a key as its prefix and last four characters, the way OpenAI's dashboard does."""
-    if len(secret) <= 12:
-        return _MASK
-    return f"{secret[:3]}...{secret[-4:]}"
-
-
 def redact_url(url: str) -> str:
     """Mask credential query parameters in ``url`` (and any registered secret)."""
     parts = urlsplit(url)
     if parts.query:
         query = [
-            (name, _MASK if name.lower() in SECRET_QUERY_PARAMS else value)
+            (name, MASK if name.lower() in SECRET_QUERY_PARAMS else value)
             for name, value in parse_qsl(parts.query, keep_blank_values=True)
         ]
         url = urlunsplit(parts._replace(query=urlencode(query, safe="*")))

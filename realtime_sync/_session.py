@@ -30,7 +30,7 @@ class SessionState(enum.Enum):
     OPEN = "open"
     """``session.created`` arrived; the session takes events."""
     CLOSING = "closing"
-    """``close()`` was called; the end has not been reported yet."""
+    """We are ending it (``close()``, or ``connect()`` gave up); the end is not reported yet."""
     CLOSED = "closed"
     """The closing event was made; nothing more comes from this connection."""
 
@@ -45,10 +45,14 @@ class SessionCore:
         """The session as of the last ``session.created``/``session.updated``."""
         self.started = False
         """Whether ``session.created`` arrived (stays True once closed)."""
-        # Each flag has one writer (close_requested: the closing thread; the others: the
-        # dispatcher), so no update is lost without a lock; state is derived from them.
+        # Flags that only ever go from False to True, each set by one side (close_requested
+        # and superseded by the threads ending the connection, the rest by the dispatcher):
+        # no update can be lost without a lock, and state is derived from them.
         self.close_requested = False
+        self.superseded = False
         self.closed = False
+        # Why we ended it ourselves, when it was not close() (connect() timing out).
+        self._abandoned: Exception | None = None
         # The server's error event, if it was the last thing before the end (3000, 4000...).
         self._final_error: ErrorEvent | None = None
 
@@ -70,7 +74,12 @@ class SessionCore:
         if self.closed:
             return None
         if type(event) is TransportEnded:
+            if self.superseded:
+                self.closed = True
+                return None
             return self.connection_lost(event)
+        if self.superseded:
+            return None
         self._final_error = event if type(event) is ErrorEvent else None
         if type(event) is SessionEvent:
             self.session = event.session
@@ -82,9 +91,28 @@ class SessionCore:
         """Our own ``close()`` was called: the end that follows is a requested one."""
         self.close_requested = True
 
+    def abandon(self, error: Exception) -> None:
+        """We are cutting the connection for ``error`` (not ``close()``): the end that
+        follows carries it, and may be retried."""
+        self._abandoned = error
+        self.close_requested = True
+
+    def supersede(self) -> None:
+        """A newer connection took over before this one's end was reported: whatever this
+        one still delivers, its closing event included, is dropped."""
+        self.superseded = True
+
     def connection_lost(self, ended: TransportEnded) -> ClosedEvent:
         """The closing event for this connection's end."""
         self.closed = True
+        if self._abandoned is not None:
+            return ClosedEvent(
+                code=ended.code,
+                reason=ended.reason,
+                requested=False,
+                error=self._abandoned,
+                retryable=True,
+            )
         if self.close_requested:
             logger.info("connection to %s closed", self.display_url)
             return ClosedEvent(code=ended.code, reason=ended.reason, requested=True)

@@ -18,6 +18,7 @@ from ._endpoints import Handshake
 
 __all__ = [
     "EndKind",
+    "EndSink",
     "FrameSink",
     "Transport",
     "TransportConnection",
@@ -62,12 +63,12 @@ class TransportEnded:
     """The underlying error's text (may carry secrets: redact before showing)."""
     cause: BaseException | None = field(default=None, repr=False, eq=False)
     """The underlying exception, for chaining."""
-    type: str = "client.connection_ended"
-    """Internal; never reaches handlers."""
 
 
 FrameSink = Callable[[bytes | str], None]
+"""Where a connection hands each text frame it receives."""
 EndSink = Callable[[TransportEnded], None]
+"""Where a connection reports its end, once, after its last frame."""
 
 
 class TransportConnection(Protocol):

@@ -67,8 +67,9 @@ class _UpgradeHeaders:
     websocket-client follows 3xx replies to the upgrade, re-sending the same headers, our
     credentials included, to whatever host ``Location`` names, and ``WebSocketApp`` has no
     switch to stop it. It renders these lines once per request it sends: a second
-    rendering means a redirect is being followed, so we refuse there, before a byte goes
-    out to the new location.
+    rendering means a redirect is being followed, so we refuse there, before any request
+    goes out to the new location. (By then websocket-client has opened a TCP, or TLS,
+    connection to it; that connection is closed unused.)
     """
 
     def __init__(self, lines: Sequence[str]) -> None:
@@ -111,6 +112,7 @@ class WebSocketConnection:
         self._opened = threading.Event()
         self._error: BaseException | None = None
         self._redirect: tuple[int, str, str | None] | None = None
+        self._close_frame_received = False
         self._socket: websocket.WebSocket | None = None
         # Set by close()/abort(): our own flag, because run_forever resets keep_running.
         self._stopping = False
@@ -176,7 +178,10 @@ class WebSocketConnection:
                 cause=exc,
             )
         kind: EndKind
-        if self._close_code is not None or (exc is None and opened):
+        code = self._close_code
+        if code is None and self._close_frame_received:
+            code = 1005  # RFC 6455: a close frame without a status code
+        if code is not None or (exc is None and opened):
             kind = "closed"
         elif not opened:
             kind = "unreachable"
@@ -187,7 +192,7 @@ class WebSocketConnection:
         return TransportEnded(
             kind,
             opened,
-            code=self._close_code,
+            code=code,
             reason=self._close_reason,
             detail="" if exc is None else str(exc) or type(exc).__name__,
             cause=exc,
@@ -212,10 +217,12 @@ class WebSocketConnection:
             headers = sock.getheaders() or {}
             self._redirect = (int(status), "", headers.get("location"))
             return
-        # A close frame also arrives here, as an exception; on_close gets its code.
-        if isinstance(exc, websocket.WebSocketConnectionClosedException) and (
-            getattr(exc, "status_code", None) is not None
+        # A close frame also arrives here, as an exception carrying its status (None for an
+        # empty close frame); on_close gets its code.
+        if isinstance(exc, websocket.WebSocketConnectionClosedException) and hasattr(
+            exc, "status_code"
         ):
+            self._close_frame_received = True
             return
         self._error = self._error or exc
         if self._opened.is_set():

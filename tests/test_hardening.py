@@ -12,6 +12,7 @@ import re
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -32,10 +33,13 @@ from realtime_sync import (
     InvalidFrameEvent,
     NotConnectedError,
     RealtimeClient,
+    RealtimeTimeoutError,
     RedirectError,
     Transport,
     TransportConnection,
+    TransportEnded,
     TransportError,
+    WouldDeadlockError,
 )
 from realtime_sync import _endpoints as endpoints
 from realtime_sync._endpoints import ANNOUNCED_SHUTDOWNS, DEFAULT_MODELS, Handshake
@@ -456,3 +460,174 @@ def test_the_default_model_has_no_announced_shutdown_and_old_ones_warn(
         RealtimeClient(api_key=KEY)
     warnings = [r.getMessage() for r in caplog.records if "announced shutdown" in r.getMessage()]
     assert len(warnings) == 1 and "2027-01-20" in warnings[0]
+
+
+# --- found by review after the restructure ------------------------------------------------
+
+
+def test_connect_from_a_handler_refuses_at_once_and_opens_nothing(
+    server: LocalRealtimeServer, make_client: MakeClient
+) -> None:
+    client = make_client(close_timeout=3)
+    outcome: list[BaseException] = []
+    tried = threading.Event()
+
+    def reconnect(event: Any) -> None:
+        started = time.monotonic()
+        try:
+            client.connect(timeout=WAIT)
+        except WouldDeadlockError as exc:
+            outcome.append(exc)
+        outcome.append(TimeoutError(time.monotonic() - started))
+        tried.set()
+
+    client.on("client.closed", reconnect)
+    client.connect(timeout=WAIT)
+    client.close(timeout=WAIT)
+    assert tried.wait(WAIT)
+    assert isinstance(outcome[0], WouldDeadlockError)
+    assert outcome[1].args[0] < 1.0  # it used to wait out close_timeout first
+    assert len(server.connections) == 1  # and then open a connection
+
+
+class _Stuck:
+    """A connection stuck where nothing can wake it (TCP connect, a TLS handshake)."""
+
+    def __init__(self, on_end: EndSink) -> None:
+        self.on_end = on_end
+        self.opened = False
+        self.finished = False
+
+    def start(self) -> None:
+        pass
+
+    def send(self, data: bytes) -> None:
+        raise NotConnectedError("stuck")
+
+    def close(self, timeout: float) -> bool:
+        return False
+
+    def abort(self) -> None:
+        pass
+
+
+class _FirstStuckThen:
+    """Opens one stuck connection, then real ones (or raises from start() if told to)."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.stuck: list[_Stuck] = []
+        self.fail_start = False
+
+    def open(
+        self, handshake: Handshake, *, on_frame: FrameSink, on_end: EndSink, name: str
+    ) -> TransportConnection:
+        if not self.stuck:
+            self.stuck.append(_Stuck(on_end))
+            return self.stuck[0]
+        connection = self.inner.open(handshake, on_frame=on_frame, on_end=on_end, name=name)
+        if self.fail_start:
+            self.fail_start = False
+
+            def broken() -> None:
+                raise OSError("cannot start a thread")
+
+            connection.start = broken  # type: ignore[method-assign]
+        return connection
+
+
+def test_a_connect_timeout_is_not_reported_as_our_close_and_a_stuck_attempt_holds_nothing_up(
+    server: LocalRealtimeServer,
+) -> None:
+    plain = RealtimeClient(api_key=KEY, url=server.url)
+    transport = _FirstStuckThen(plain._transport)
+    client = RealtimeClient(api_key=KEY, url=server.url, transport=transport, close_timeout=3)
+    seen: list[Any] = []
+    client.on("*", seen.append)
+    with pytest.raises(RealtimeTimeoutError):
+        client.connect(timeout=0.3)
+    started = time.monotonic()
+    client.connect(timeout=WAIT)
+    assert time.monotonic() - started < 1.0  # it used to wait out close_timeout
+    (stuck,) = transport.stuck
+    stuck.on_end(TransportEnded("unreachable", opened=False, detail="gave up"))  # at last
+    done = client.expect("response.done")
+    client.response.create()
+    done.wait(WAIT)
+    assert [e.type for e in seen].count("client.closed") == 0  # nothing of the old one leaked
+    assert client.connected
+    client.close(timeout=WAIT)
+    closed = [e for e in seen if e.type == "client.closed"]
+    assert len(closed) == 1 and closed[0].requested
+
+
+def test_the_closing_event_of_a_connect_timeout_says_so() -> None:
+    events: list[ClosedEvent] = []
+    transport = _FirstStuckThen(RealtimeClient(api_key=KEY)._transport)
+    client = RealtimeClient(api_key=KEY, transport=transport)
+    client.on("client.closed", events.append)
+    with pytest.raises(RealtimeTimeoutError) as raised:
+        client.connect(timeout=0.2)
+    transport.stuck[0].on_end(TransportEnded("unreachable", opened=False))
+    # Nothing else is attached, so the closing event is dispatched: wait for it.
+    deadline = time.monotonic() + WAIT
+    while not events and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (event,) = events
+    assert not event.requested and event.retryable
+    assert event.error is raised.value
+
+
+def test_a_transport_that_fails_to_start_leaves_the_client_usable(
+    server: LocalRealtimeServer,
+) -> None:
+    transport = _FirstStuckThen(RealtimeClient(api_key=KEY, url=server.url)._transport)
+    transport.stuck.append(_Stuck(lambda ended: None))  # skip the stuck one
+    transport.fail_start = True
+    client = RealtimeClient(api_key=KEY, url=server.url, transport=transport)
+    with pytest.raises(OSError, match="cannot start"):
+        client.connect(timeout=WAIT)
+    client.connect(timeout=WAIT)  # used to raise AlreadyConnectedError forever
+    client.close(timeout=WAIT)
+    assert client_threads() == []
+
+
+def test_an_empty_close_frame_is_a_close_not_a_drop() -> None:
+    def close_empty(peer: RawPeer, conn: socket.socket, request: bytes) -> None:
+        conn.sendall(upgrade_reply(request))
+        conn.sendall(text_frame({"type": "session.created", "session": {"id": "sess_1"}}))
+        peer.release.wait(0.2)
+        conn.sendall(bytes([0x88, 0x00]))  # a close frame without a status code
+        peer.release.wait(WAIT)
+
+    with RawPeer(close_empty) as peer:
+        client = RealtimeClient(api_key=KEY, url=f"ws://127.0.0.1:{peer.port}/v1/realtime")
+        client.connect(timeout=WAIT)
+        event = client.wait_for("client.closed", timeout=WAIT)
+        client.close(timeout=WAIT)
+    assert event.code == 1005
+    assert "without a close frame" not in str(event.error) and event.retryable
+
+
+def test_close_leaves_no_thread_behind_at_once(make_client: MakeClient) -> None:
+    for _ in range(20):
+        client = make_client()
+        client.connect(timeout=WAIT)
+        client.close(timeout=WAIT)
+        assert [t for t in client_threads() if "dispatch" in t.name] == []
+
+
+def test_an_error_shared_by_many_waiters_does_not_grow_its_traceback(
+    make_client: MakeClient,
+) -> None:
+    client = make_client()
+    client.connect(timeout=WAIT)
+    waits = [client.expect("response.done") for _ in range(50)]
+    client.close(timeout=WAIT)
+    depths = []
+    for wait in waits:
+        try:
+            wait.wait(WAIT)
+        except ClientClosed as exc:
+            depths.append(len(traceback.extract_tb(exc.__traceback__)))
+    assert len(depths) == 50 and max(depths) == min(depths)

@@ -18,6 +18,7 @@ from realtime_sync import (
     ConnectionClosed,
     RateLimitError,
     RealtimeClient,
+    RealtimeError,
 )
 from realtime_sync.testing import InProcessTransport
 
@@ -215,3 +216,34 @@ def test_both_constructors_take_the_same_proxy_arguments() -> None:
         endpoint="https://r.openai.azure.com", deployment="d", api_key=KEY, **options
     )
     assert plain._transport.proxy == azure._transport.proxy == options  # type: ignore[attr-defined]
+
+
+def test_refused_handshakes_are_not_counted_as_accepted_connections(
+    transport: InProcessTransport,
+) -> None:
+    transport.reject_handshake(503, times=1)
+    with pytest.raises(RealtimeError):
+        RealtimeClient(api_key=KEY, transport=transport).connect(timeout=WAIT)
+    assert transport.connections[0].status == 503
+    with pytest.raises(TimeoutError):  # as on the socket server
+        transport.wait_for_connections(1, timeout=0.1)
+
+
+def test_a_close_before_the_start_opens_nothing(transport: InProcessTransport) -> None:
+    client = RealtimeClient(api_key=KEY, transport=transport)
+    connection = transport.open(
+        client._target.handshake(), on_frame=lambda f: None, on_end=lambda e: None, name="t"
+    )
+    connection.close(timeout=WAIT)
+    connection.start()
+    assert transport.connections == []
+    assert [t for t in threading.enumerate() if t.name.startswith("t-")] == []
+
+
+def test_binary_pushes_reach_the_client_as_invalid_frames(
+    transport: InProcessTransport, client: RealtimeClient
+) -> None:
+    client.connect(timeout=WAIT)
+    invalid = client.expect("client.invalid_frame")
+    transport.push(b"\x00\xff")
+    assert invalid.wait(WAIT).data == b"\x00\xff"

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import attrs
 
 from .._endpoints import BETA_HEADER, BETA_SUBPROTOCOL, KEY_SUBPROTOCOL_PREFIX, Dialect
-from .._secrets import SECRET_QUERY_PARAMS, redact
+from .._secrets import MASK, SECRET_QUERY_PARAMS, redact
 from ._catalogue import (
     KNOWN_MODELS,
     ROUTES,
@@ -54,8 +54,13 @@ AuthMethod = Literal["header", "subprotocol", "query", "api-key"]
 ``api-key`` header (Azure paths only)."""
 
 SECRET_HEADERS = frozenset({"authorization", "api-key"})
-_MASK = "***"
 _BETA_HEADER_NAME, _BETA_HEADER_VALUE = BETA_HEADER[0].lower(), BETA_HEADER[1]
+
+
+def _model_set(models: Iterable[str] | None) -> frozenset[str] | None:
+    if isinstance(models, str):  # a set of its letters is never what was meant
+        raise TypeError(f"models must be a collection of model names, not the string {models!r}")
+    return None if models is None else frozenset(models)
 
 
 @attrs.frozen
@@ -64,7 +69,7 @@ class AdmissionSettings:
 
     api_key: str | None = attrs.field(default=None, repr=False)
     """The key clients must present; ``None`` accepts any non-empty key."""
-    models: frozenset[str] | None = KNOWN_MODELS
+    models: frozenset[str] | None = attrs.field(default=KNOWN_MODELS, converter=_model_set)
     """Models ``/v1/realtime`` serves; ``None`` accepts any. Azure paths accept any
     deployment name."""
     emulate_beta_shutdown: bool = False
@@ -306,7 +311,7 @@ def mask_header(name: str, value: str) -> str:
     """``value`` of header ``name``, with any credential in it masked."""
     lowered = name.lower()
     if lowered in SECRET_HEADERS:
-        return _MASK
+        return MASK
     if lowered == "sec-websocket-protocol":
         return ", ".join(mask_subprotocols(split_subprotocols([value])))
     return redact(value)
@@ -320,7 +325,7 @@ def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
 def mask_query(query: Mapping[str, str]) -> dict[str, str]:
     """``query`` with credential parameters masked."""
     return {
-        name: _MASK if name.lower() in SECRET_QUERY_PARAMS else redact(value)
+        name: MASK if name.lower() in SECRET_QUERY_PARAMS else redact(value)
         for name, value in query.items()
     }
 
@@ -328,6 +333,6 @@ def mask_query(query: Mapping[str, str]) -> dict[str, str]:
 def mask_subprotocols(subprotocols: Iterable[str]) -> list[str]:
     """Subprotocols with the key of ``openai-insecure-api-key.<key>`` masked."""
     return [
-        KEY_SUBPROTOCOL_PREFIX + _MASK if name.startswith(KEY_SUBPROTOCOL_PREFIX) else redact(name)
+        KEY_SUBPROTOCOL_PREFIX + MASK if name.startswith(KEY_SUBPROTOCOL_PREFIX) else redact(name)
         for name in subprotocols
     ]

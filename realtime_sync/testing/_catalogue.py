@@ -7,6 +7,7 @@ the session simulator and the socket shell all read from this one place.
 from __future__ import annotations
 
 import copy
+import json
 import random
 import string
 from collections.abc import Iterable, Mapping
@@ -410,3 +411,14 @@ def check_close(code: int, reason: str) -> None:
         raise ValueError(f"{code} is not a close code an endpoint may send")
     if len(reason.encode()) > REASON_MAX_BYTES:
         raise ValueError(f"close reason longer than {REASON_MAX_BYTES} bytes")
+
+
+def pushed_frame(event: Mapping[str, Any] | str | bytes) -> str | bytes:
+    """The frame a test's ``push()`` sends: a mapping JSON-encoded, with an ``event_id`` if it
+    has none; text or bytes as given (so it may be malformed)."""
+    if not isinstance(event, Mapping):
+        return event
+    payload = dict(event)
+    payload.setdefault("event_id", random_id("event_"))
+    frame: str = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return frame

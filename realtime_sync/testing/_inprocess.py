@@ -9,7 +9,6 @@ simulator's own response thread, exactly as behind a socket.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -20,14 +19,10 @@ from .._secrets import register_secret
 from .._transport import EndKind, EndSink, FrameSink, TransportEnded
 from ._admission import (
     AdmissionSettings,
-    HttpRefusal,
-    OpeningFailure,
-    admit,
     lower_headers,
-    split_target,
 )
-from ._catalogue import KNOWN_MODELS, check_close, random_id
-from ._recorder import Connection, Recorder, ServerControls
+from ._catalogue import KNOWN_MODELS, check_close, pushed_frame
+from ._recorder import Recorder, ServerControls
 from ._simulator import SessionSimulator, SimulatorOptions
 
 __all__ = ["InProcessTransport"]
@@ -65,7 +60,7 @@ class InProcessTransport(ServerControls):
         register_secret(api_key)
         self._settings = AdmissionSettings(
             api_key=api_key,
-            models=None if models is None else frozenset(models),
+            models=models,
             emulate_beta_shutdown=emulate_beta_shutdown,
         )
         self._options = SimulatorOptions(
@@ -83,12 +78,12 @@ class InProcessTransport(ServerControls):
 
     # --- test controls that depend on the transport (the rest: ServerControls) -----------
 
-    def push(self, event: Mapping[str, Any] | str) -> None:
-        """Deliver a server event (a mapping, or a raw text frame) to every open connection."""
-        if isinstance(event, Mapping):
-            event = json.dumps({"event_id": random_id("event_"), **event})
+    def push(self, event: Mapping[str, Any] | str | bytes) -> None:
+        """Deliver a server event to every open connection: a mapping (JSON-encoded, with an
+        ``event_id`` if it has none), or a raw frame as given (it may be malformed)."""
+        frame = pushed_frame(event)
         for connection in self._recorder.open_connections():
-            connection.transport.deliver(event)
+            connection.transport.deliver(frame)
 
     def drop_connections(self) -> None:
         """End every open connection as if the network had dropped it."""
@@ -129,19 +124,21 @@ class InProcessConnection:
     # --- the client's side ------------------------------------------------------------------
 
     def start(self) -> None:
-        path, query = split_target(self._handshake.url)
-        headers = lower_headers(self._handshake.headers.items())
-        offered = list(self._handshake.subprotocols)
-        admission = admit(path, query, headers, offered, self._transport._settings)
-        for key in admission.keys:
-            register_secret(key)
+        if self._ended:  # close() came first
+            return
         recorder = self._transport._recorder
-        record = Connection(self, lambda: not self._ended, path, query, headers, offered, admission)
-        recorder.add(record)
-        refusal = recorder.take_rejection() or admission.outcome
-        if isinstance(refusal, HttpRefusal):
+        record = recorder.handshake(
+            self,
+            lambda: not self._ended,
+            target=self._handshake.url,
+            headers=lower_headers(self._handshake.headers.items()),
+            offered=self._handshake.subprotocols,
+            settings=self._transport._settings,
+        )
+        admission = record.admission
+        refusal = recorder.refusal(record)
+        if refusal is not None:
             recorder.set_status(record, refusal.status)
-            recorder.establish(record)
             body, content_type = refusal.encoded_body()
             headers = {"content-type": content_type}
             headers.update((name.lower(), value) for name, value in refusal.headers.items())
@@ -157,8 +154,8 @@ class InProcessConnection:
             options=self._transport._options,
             on_received=lambda event: recorder.record(record, event),
         )
-        failure = recorder.take_failure() or admission.outcome
-        if isinstance(failure, OpeningFailure):
+        failure = recorder.opening_failure(record)
+        if failure is not None:
             recorder.first_send(record, lambda: simulator.refuse(failure.code, failure.error))
             return
         recorder.first_send(record, simulator.open)
@@ -184,7 +181,7 @@ class InProcessConnection:
         simulator.receive(data.decode("utf-8"))
 
     def close(self, timeout: float) -> bool:
-        self.end("closed", code=1000, reason="")
+        self.end("closed", code=1000, reason="", stop_timeout=timeout)
         return True
 
     def abort(self) -> None:
@@ -192,13 +189,13 @@ class InProcessConnection:
 
     # --- the simulated server's side --------------------------------------------------------
 
-    def deliver(self, frame: str) -> None:
+    def deliver(self, frame: str | bytes) -> None:
         """A frame from the server; nothing is delivered after the end."""
         with self._lock:
             if not self._ended:
                 self._on_frame(frame)
 
-    def end(self, kind: EndKind, **details: Any) -> None:
+    def end(self, kind: EndKind, *, stop_timeout: float = _JOIN_TIMEOUT, **details: Any) -> None:
         """End the connection once: stop the simulated session, report the end."""
         with self._lock:
             if self._ended:
@@ -208,4 +205,4 @@ class InProcessConnection:
         if self._expiry is not None:
             self._expiry.cancel()
         if self._simulator is not None:  # no response thread outlives its connection
-            self._simulator.stop(_JOIN_TIMEOUT)
+            self._simulator.stop(stop_timeout)

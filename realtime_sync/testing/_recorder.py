@@ -16,14 +16,18 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from .._endpoints import Dialect
+from .._secrets import register_secret
 from ._admission import (
     Admission,
+    AdmissionSettings,
     AuthMethod,
     HttpRefusal,
     OpeningFailure,
+    admit,
     mask_headers,
     mask_query,
     mask_subprotocols,
+    split_target,
 )
 from ._catalogue import JsonObject, check_close, close_reason
 
@@ -201,6 +205,39 @@ class Recorder(Generic[_T]):
         """Cancel :meth:`reject` and :meth:`fail`."""
         with self.lock:
             self._reject = self._fail = None
+
+    def handshake(
+        self,
+        transport: _T,
+        transport_open: Callable[[], bool],
+        *,
+        target: str,
+        headers: Mapping[str, str],
+        offered: Sequence[str],
+        settings: AdmissionSettings,
+    ) -> Connection[_T]:
+        """Decide and record one upgrade request; every key it presented is registered as
+        a secret, so that no later log line shows it, right or wrong."""
+        path, query = split_target(target)
+        admission = admit(path, query, headers, offered, settings)
+        for key in admission.keys:
+            register_secret(key)
+        connection = Connection(
+            transport, transport_open, path, query, dict(headers), list(offered), admission
+        )
+        self.add(connection)
+        return connection
+
+    def refusal(self, connection: Connection[_T]) -> HttpRefusal | None:
+        """The HTTP answer instead of an upgrade: an injected one first, else admission's."""
+        outcome = connection.admission.outcome
+        return self.take_rejection() or (outcome if isinstance(outcome, HttpRefusal) else None)
+
+    def opening_failure(self, connection: Connection[_T]) -> OpeningFailure | None:
+        """The error-then-close instead of a session: an injected one first, else
+        admission's."""
+        outcome = connection.admission.outcome
+        return self.take_failure() or (outcome if isinstance(outcome, OpeningFailure) else None)
 
     def take_rejection(self) -> HttpRefusal | None:
         """Consume one use of the injected rejection, if any."""

@@ -4,15 +4,15 @@
 answers like api.openai.com (GA dialect) or a beta-dialect endpoint (Azure's legacy
 ``api-version`` path, or any connection that sends ``OpenAI-Beta: realtime=v1``). This
 module is only the socket shell: :mod:`._admission` decides each handshake,
-:mod:`._simulator` plays each session, :mod:`._catalogue` holds the protocol data. Here are
-the threads, the recording of client events and the failures a test can inject.
+:mod:`._simulator` plays each session, :mod:`._catalogue` holds the protocol data and
+:mod:`._recorder` what a test observes and the handshake faults it injects. Here are the
+threads, and the faults that need a socket (drops, closes, muted pongs).
 """
 
 from __future__ import annotations
 
 import contextlib
 import http
-import json
 import logging
 import socket
 import threading
@@ -41,17 +41,14 @@ from ._admission import (
     AdmissionSettings,
     AuthMethod,
     HttpRefusal,
-    OpeningFailure,
-    admit,
     lower_headers,
     mask_header,
     split_subprotocols,
-    split_target,
 )
 from ._catalogue import (
     KNOWN_MODELS,
     check_close,
-    random_id,
+    pushed_frame,
 )
 from ._recorder import Connection, ConnectionRecord, Recorder, ServerControls
 from ._simulator import SessionSimulator, SimulatorOptions
@@ -236,7 +233,7 @@ class LocalRealtimeServer(ServerControls):
         )
         self._settings = AdmissionSettings(
             api_key=api_key,
-            models=None if models is None else frozenset(models),
+            models=models,
             emulate_beta_shutdown=emulate_beta_shutdown,
         )
         register_secret(api_key)
@@ -382,13 +379,7 @@ class LocalRealtimeServer(ServerControls):
         sent verbatim as a text frame (so it may be malformed JSON); ``bytes`` as a binary
         frame.
         """
-        message: str | bytes
-        if isinstance(event, Mapping):
-            payload = dict(event)
-            payload.setdefault("event_id", random_id("event_"))
-            message = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-        else:
-            message = event
+        message = pushed_frame(event)
         for connection in self._recorder.open_connections():
             with contextlib.suppress(ConnectionClosed):  # closed meanwhile
                 connection.transport.send(message)
@@ -439,31 +430,20 @@ class LocalRealtimeServer(ServerControls):
             self._workers.append(thread)
 
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
-        path, query = split_target(request.path)
-        headers = lower_headers(request.headers.raw_items())
-        offered = split_subprotocols(request.headers.get_all("Sec-WebSocket-Protocol"))
-        admission = admit(path, query, headers, offered, self._settings)
-        for key in admission.keys:
-            register_secret(key)  # from now on no log line shows it, right or wrong
-        connection = Connection(
-            transport=ws,
-            transport_open=lambda: ws.state is State.OPEN,
-            path=path,
-            query=query,
-            headers=headers,
-            subprotocols=offered,
-            admission=admission,
-        )
-        with self._cond:
-            self._states[ws] = connection
-            self._recorder.add(connection)
-        rejection = self._recorder.take_rejection()
-        if rejection is not None:
-            _log.info("local realtime server: rejecting a handshake with HTTP %d", rejection.status)
-            return _http_response(rejection)
-        if isinstance(admission.outcome, HttpRefusal):
-            return _http_response(admission.outcome)
-        return None
+        with self._cond:  # _handle() finds the connection by its socket
+            connection = self._states[ws] = self._recorder.handshake(
+                ws,
+                lambda: ws.state is State.OPEN,
+                target=request.path,
+                headers=lower_headers(request.headers.raw_items()),
+                offered=split_subprotocols(request.headers.get_all("Sec-WebSocket-Protocol")),
+                settings=self._settings,
+            )
+        refusal = self._recorder.refusal(connection)
+        if refusal is None:
+            return None
+        _log.info("local realtime server: refusing a handshake with HTTP %d", refusal.status)
+        return _http_response(refusal)
 
     def _process_response(
         self, ws: ServerConnection, _request: Request, response: Response
@@ -511,9 +491,7 @@ class LocalRealtimeServer(ServerControls):
             admission.auth,
         )
         try:
-            failure = self._recorder.take_failure()
-            if failure is None and isinstance(admission.outcome, OpeningFailure):
-                failure = admission.outcome
+            failure = self._recorder.opening_failure(connection)
             if failure is not None:
                 simulator.refuse(failure.code, failure.error)
                 return
