@@ -389,6 +389,13 @@ class RealtimeClient:
             )
         timeout = self._connect_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
+        dispatcher = self._dispatcher
+        previous = self._link
+        if previous is not None and previous.connection.finished:
+            # Its end is reported, so its last events (client.closed included) are queued:
+            # let them, and their handlers, run before the new connection exists, so that
+            # nothing they do (a close(), say) can reach the new one.
+            dispatcher.wait_detached(previous.core, self._close_timeout)
         with self._lock:
             previous = self._link
             if (
@@ -402,19 +409,14 @@ class RealtimeClient:
             handshake = self._target.handshake()
             core = SessionCore(handshake.display_url)
             name = f"{self._name}.{next(self._link_numbers)}-socket"
-            dispatcher = self._dispatcher
             sink = dispatcher.sink(core)
             connection = self._transport.open(handshake, on_frame=sink, on_end=sink, name=name)
             link = self._link = _Link(core, connection)
-        if previous is not None:
-            if previous.connection.finished:
-                # Its end is reported, so its last events (client.closed included) are
-                # queued: let them be dispatched before the new connection's first.
-                dispatcher.wait_detached(previous.core, self._close_timeout)
-            else:
-                # Stuck where it cannot be woken (TCP connect, TLS): it must not hold up
-                # the new session, nor deliver anything into it when it finally ends.
-                previous.core.supersede()
+        if previous is not None and not previous.connection.finished:
+            # Stuck where it cannot be woken (TCP connect, TLS): it must not hold up the new
+            # session, nor deliver anything into it when it finally ends. (A finished one
+            # has all its events queued ahead of the new connection's: no interleaving.)
+            previous.core.supersede()
         logger.info("connecting to %s (%s dialect)", core.display_url, self.dialect)
         dispatcher.attach(core)
         # Registered before the connection starts: however fast the server, it is caught.

@@ -19,6 +19,7 @@ __all__ = [
     "BETA_SESSION_FIELDS",
     "BETA_TO_GA",
     "CLIENT_SIDE_EVENTS",
+    "CLIENT_SIDE_PREFIX",
     "GA_CLIENT_EVENTS",
     "GA_SERVER_EVENTS",
     "GA_SESSION_FIELDS",
@@ -103,6 +104,8 @@ GA_SERVER_EVENTS = _SHARED_SERVER_EVENTS | _GA_ONLY_SERVER_EVENTS
 BETA_SERVER_EVENTS = _SHARED_SERVER_EVENTS | _BETA_ONLY_SERVER_EVENTS
 """Every server event type of the beta dialect (``OpenAI-Beta: realtime=v1``)."""
 
+CLIENT_SIDE_PREFIX = "client."
+"""The prefix of the events the client makes itself; no server event may carry it."""
 CLIENT_SIDE_EVENTS = frozenset({"client.handler_error", "client.invalid_frame", "client.closed"})
 """Events the client itself dispatches, about the connection rather than from the server."""
 

@@ -204,7 +204,7 @@ class Expectation:
             try:
                 if not self._predicate(event):
                     return False
-            except Exception as exc:
+            except BaseException as exc:  # user code, like a handler: it fails only the wait
                 self._fail(exc)
                 return True
         self._event = event

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import attrs
 from attrs import field, frozen
 
-from ._dialects import BETA_SERVER_EVENTS, GA_SERVER_EVENTS
+from ._dialects import BETA_SERVER_EVENTS, CLIENT_SIDE_PREFIX, GA_SERVER_EVENTS
 from ._json import loads
 from ._local_events import InvalidFrameEvent
 from ._models import DecodeError, Model
@@ -553,6 +553,10 @@ def decode_event(
         return InvalidFrameEvent(data=data, reason=f"could not be parsed: {_describe(exc)}")
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
         return InvalidFrameEvent(data=data, reason="not a JSON object with a string 'type'")
+    if payload["type"].startswith(CLIENT_SIDE_PREFIX):
+        # client.closed and its kin come from the client alone: a server frame named so
+        # must not pass for one (handlers would take it for the end of the session).
+        return InvalidFrameEvent(data=data, reason="a server event may not use a 'client.' type")
     try:
         if rename is not None and payload["type"] in rename:
             payload["type"] = rename[payload["type"]]  # our own fresh dict: not shared

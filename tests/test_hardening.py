@@ -631,3 +631,62 @@ def test_an_error_shared_by_many_waiters_does_not_grow_its_traceback(
         except ClientClosed as exc:
             depths.append(len(traceback.extract_tb(exc.__traceback__)))
     assert len(depths) == 50 and max(depths) == min(depths)
+
+
+# --- found by fault probes after the restructure -------------------------------------------
+
+
+def test_a_predicate_raising_a_base_exception_fails_only_its_wait(
+    make_client: MakeClient,
+) -> None:
+    client = make_client()
+    client.connect(timeout=WAIT)
+
+    def fatal(event: Any) -> bool:
+        raise SystemExit("from a predicate")
+
+    doomed = client.expect("response.done", predicate=fatal)
+    done = client.expect("response.done")
+    client.response.create()
+    assert done.wait(WAIT).response.status == "completed"
+    with pytest.raises(SystemExit):
+        doomed.wait(WAIT)
+    assert client.connected
+
+
+@pytest.mark.parametrize("event_type", ["client.closed", "client.handler_error", "client.x"])
+def test_a_server_event_cannot_pass_for_a_client_event(
+    server: LocalRealtimeServer, make_client: MakeClient, event_type: str
+) -> None:
+    client = make_client()
+    fake: list[Any] = []
+    client.on("client.closed", fake.append)
+    client.on("client.handler_error", fake.append)
+    client.connect(timeout=WAIT)
+    invalid = client.expect("client.invalid_frame")
+    server.push({"type": event_type, "requested": True})
+    assert "client." in invalid.wait(WAIT).reason
+    assert fake == [] and client.connected
+
+
+def test_a_closed_handler_of_the_old_connection_cannot_close_the_new_one(
+    server: LocalRealtimeServer, make_client: MakeClient
+) -> None:
+    client = make_client()
+    cleaning = threading.Event()
+    release = threading.Event()
+
+    def cleanup(event: Any) -> None:
+        cleaning.set()
+        release.wait(WAIT)  # slow cleanup, then "make sure it is closed"
+        client.close(timeout=WAIT)
+
+    client.on("client.closed", cleanup)
+    client.connect(timeout=WAIT)
+    server.drop_connections()
+    assert cleaning.wait(WAIT)
+    reconnect = threading.Thread(target=client.connect, kwargs={"timeout": WAIT})
+    reconnect.start()
+    release.set()
+    reconnect.join(2 * WAIT)
+    assert client.connected  # the old connection's handler ran before the new one existed
