@@ -391,11 +391,27 @@ class RealtimeClient:
         deadline = time.monotonic() + timeout
         dispatcher = self._dispatcher
         previous = self._link
-        if previous is not None and previous.connection.finished:
-            # Its end is reported, so its last events (client.closed included) are queued:
-            # let them, and their handlers, run before the new connection exists, so that
-            # nothing they do (a close(), say) can reach the new one.
-            dispatcher.wait_detached(previous.core, self._close_timeout)
+        if previous is not None and (previous.connection.finished or previous.core.close_requested):
+            if not previous.connection.finished:
+                # Being closed or given up on, but its transport has not ended: stuck in TCP
+                # connect or TLS, or a close() still waiting for the peer. Report its end
+                # ourselves: its client.closed comes now, in order, and what it delivers
+                # later is dropped.
+                dispatcher.submit(
+                    previous.core,
+                    TransportEnded(
+                        "dropped",
+                        opened=previous.connection.opened,
+                        detail="replaced by a new connection",
+                    ),
+                )
+            # Let its last events and their handlers run before the new connection exists,
+            # so that nothing they do (a close(), say) can reach the new one.
+            if not dispatcher.wait_detached(previous.core, deadline - time.monotonic()):
+                raise RealtimeTimeoutError(
+                    f"could not start a session within {timeout} s: the handlers of the "
+                    "previous connection's last events are still running"
+                )
         with self._lock:
             previous = self._link
             if (
@@ -412,11 +428,6 @@ class RealtimeClient:
             sink = dispatcher.sink(core)
             connection = self._transport.open(handshake, on_frame=sink, on_end=sink, name=name)
             link = self._link = _Link(core, connection)
-        if previous is not None and not previous.connection.finished:
-            # Stuck where it cannot be woken (TCP connect, TLS): it must not hold up the new
-            # session, nor deliver anything into it when it finally ends. (A finished one
-            # has all its events queued ahead of the new connection's: no interleaving.)
-            previous.core.supersede()
         logger.info("connecting to %s (%s dialect)", core.display_url, self.dialect)
         dispatcher.attach(core)
         # Registered before the connection starts: however fast the server, it is caught.
@@ -425,11 +436,11 @@ class RealtimeClient:
             connection.start()
         except BaseException as exc:  # the transport failed to start: report its end
             sink(TransportEnded("unreachable", opened=False, detail=str(exc), cause=exc))
-            dispatcher.wait_detached(core, self._close_timeout)
+            dispatcher.wait_detached(core, deadline - time.monotonic())
             raise
         started = time.monotonic()
         try:
-            event = created.wait(max(0.0, deadline - time.monotonic()))
+            event = created.wait(deadline - time.monotonic())
         except RealtimeTimeoutError:
             # Out of time: cut the connection and let its threads end on their own.
             stage = (

@@ -31,6 +31,7 @@ from ._local_events import ClosedEvent, HandlerErrorEvent
 from ._secrets import redact
 from ._server_events import ErrorEvent, decode_event
 from ._session import SessionCore, SessionState
+from ._timeouts import wait_seconds
 from ._transport import TransportEnded
 
 __all__ = [
@@ -183,7 +184,7 @@ class Expectation:
         """
         if not self._done.is_set() and self._dispatcher.on_dispatcher_thread():
             raise _would_deadlock(self.pattern)
-        if not self._done.wait(timeout):
+        if not self._done.wait(wait_seconds(timeout)):
             self.cancel()
             if not self._done.is_set():
                 raise RealtimeTimeoutError(f"no {self.pattern!r} event within {timeout} s")
@@ -286,11 +287,11 @@ class Dispatcher:
         also until the thread has ended. True if both happened within ``timeout``."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            if not self._lock.wait_for(lambda: core not in self._attached, max(0.0, timeout)):
+            if not self._lock.wait_for(lambda: core not in self._attached, wait_seconds(timeout)):
                 return False
             thread = None if self._attached else (self._thread or self._exited)
         if thread is not None and thread is not threading.current_thread():
-            thread.join(max(0.0, deadline - time.monotonic()))
+            thread.join(wait_seconds(deadline - time.monotonic()))
             return not thread.is_alive()
         return True
 
@@ -362,11 +363,12 @@ class Dispatcher:
 
     def _dispatch(self, event: Any, seq: int, core: SessionCore) -> None:
         entries = self._registry.take(event.type)
+        failures: list[tuple[Handler, BaseException]] = []
         for entry in entries:
             try:
                 entry.handler(event)
             except BaseException as exc:  # SystemExit in a handler ends nothing but it
-                self._report_handler_error(event, entry.handler, exc, core)
+                failures.append((entry.handler, exc))
         heard = bool(entries)
         if type(event) is ClosedEvent and core is self._current:
             with self._lock:
@@ -393,18 +395,22 @@ class Dispatcher:
                 detail.code or detail.type,
                 redact(detail.message or ""),
             )
+        for handler, failure in failures:
+            self._report_handler_error(event, handler, failure, core)
 
     def _report_handler_error(
         self, event: Any, handler: Handler, exc: BaseException, core: SessionCore
     ) -> None:
+        """Log a handler's failure and, after the event it failed on, report it as an event:
+        not after ``client.closed`` (the last event) nor for a failing report (no loop)."""
         logger.error(
             "handler %s raised on %s; the session goes on",
             getattr(handler, "__qualname__", handler),
             event.type,
             exc_info=exc,
         )
-        if type(event) is HandlerErrorEvent:
-            return  # an error handler failing: logged, not reported again (no loop)
+        if type(event) is HandlerErrorEvent or type(event) is ClosedEvent:
+            return
         self._seq += 1
         report = HandlerErrorEvent(event=event, handler=handler, exception=exc)
         self._dispatch(report, self._seq, core)

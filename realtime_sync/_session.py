@@ -11,9 +11,12 @@ from __future__ import annotations
 import enum
 import logging
 
+import attrs
+
 from ._failures import failure, is_retryable
 from ._local_events import ClosedEvent
 from ._objects import Session
+from ._secrets import redact
 from ._server_events import ErrorEvent, SessionEvent
 from ._transport import TransportEnded
 
@@ -46,10 +49,9 @@ class SessionCore:
         self.started = False
         """Whether ``session.created`` arrived (stays True once closed)."""
         # Flags that only ever go from False to True, each set by one side (close_requested
-        # and superseded by the threads ending the connection, the rest by the dispatcher):
-        # no update can be lost without a lock, and state is derived from them.
+        # by the threads ending the connection, the rest by the dispatcher): no update can be
+        # lost without a lock, and state is derived from them.
         self.close_requested = False
-        self.superseded = False
         self.closed = False
         # Why we ended it ourselves, when it was not close() (connect() timing out).
         self._abandoned: Exception | None = None
@@ -74,12 +76,7 @@ class SessionCore:
         if self.closed:
             return None
         if type(event) is TransportEnded:
-            if self.superseded:
-                self.closed = True
-                return None
             return self.connection_lost(event)
-        if self.superseded:
-            return None
         self._final_error = event if type(event) is ErrorEvent else None
         if type(event) is SessionEvent:
             self.session = event.session
@@ -97,14 +94,15 @@ class SessionCore:
         self._abandoned = error
         self.close_requested = True
 
-    def supersede(self) -> None:
-        """A newer connection took over before this one's end was reported: whatever this
-        one still delivers, its closing event included, is dropped."""
-        self.superseded = True
-
     def connection_lost(self, ended: TransportEnded) -> ClosedEvent:
         """The closing event for this connection's end."""
         self.closed = True
+        # The server's words (a close reason, an HTTP reason phrase) may echo our key.
+        ended = attrs.evolve(
+            ended,
+            reason=None if ended.reason is None else redact(ended.reason),
+            status_text=redact(ended.status_text),
+        )
         if self._abandoned is not None:
             return ClosedEvent(
                 code=ended.code,

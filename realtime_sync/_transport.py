@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 from attrs import field, frozen
 
 from ._endpoints import Handshake
+from ._local_events import InvalidFrameEvent
 
 __all__ = [
     "EndKind",
@@ -23,6 +24,7 @@ __all__ = [
     "Transport",
     "TransportConnection",
     "TransportEnded",
+    "binary_frame",
 ]
 
 EndKind = Literal["closed", "dropped", "timeout", "refused", "redirected", "unreachable"]
@@ -65,8 +67,16 @@ class TransportEnded:
     """The underlying exception, for chaining."""
 
 
-FrameSink = Callable[[bytes | str], None]
-"""Where a connection hands each text frame it receives."""
+FrameSink = Callable[[bytes | str | InvalidFrameEvent], None]
+"""Where a connection hands each text frame it receives (a binary one as
+:func:`binary_frame` makes it)."""
+
+
+def binary_frame(data: bytes) -> InvalidFrameEvent:
+    """What a transport hands on for a binary frame: Realtime events are JSON text."""
+    return InvalidFrameEvent(data=data, reason="a binary frame: Realtime events are JSON text")
+
+
 EndSink = Callable[[TransportEnded], None]
 """Where a connection reports its end, once, after its last frame."""
 

@@ -20,7 +20,8 @@ from attrs import frozen
 
 from ._endpoints import Handshake
 from ._errors import NotConnectedError, TransportError
-from ._transport import EndKind, EndSink, FrameSink, TransportEnded
+from ._timeouts import wait_seconds
+from ._transport import EndKind, EndSink, FrameSink, TransportEnded, binary_frame
 
 __all__ = ["WebSocketConnection", "WebSocketTransport", "join_started"]
 
@@ -33,7 +34,7 @@ def join_started(thread: threading.Thread, timeout: float) -> None:
     """Join ``thread`` for at most ``timeout`` seconds; one not started yet is not waited for
     (a close() racing connect() can come before the threads start)."""
     if thread.ident is not None and thread is not threading.current_thread():
-        thread.join(max(0.0, timeout))
+        thread.join(wait_seconds(timeout))
 
 
 @frozen
@@ -89,6 +90,37 @@ class _UpgradeHeaders:
         return iter(self._lines)
 
 
+class _PromptApp(websocket.WebSocketApp):
+    """A ``WebSocketApp`` whose read loop wakes often enough to notice a missing pong.
+
+    websocket-client looks for the pong each time its read loop wakes, which an idle
+    connection does every ``ping_timeout`` seconds; the look can only succeed between
+    ``ping_timeout`` after a ping and the next ping, a window those wake-ups can keep missing
+    (44 s to notice a silent peer with pings every 2.1 s and a 2 s timeout). Waking a few
+    times per window bounds detection at about ping interval + ping timeout.
+    """
+
+    wake_every: float | None = None
+
+    def create_dispatcher(
+        self,
+        ping_timeout: float | None,
+        dispatcher: Any = None,
+        is_ssl: bool = False,
+        handleDisconnect: Any = None,
+    ) -> Any:
+        return super().create_dispatcher(
+            self.wake_every or ping_timeout, dispatcher, is_ssl, handleDisconnect
+        )
+
+
+def _wake_every(interval: float | None, timeout: float | None) -> float | None:
+    """How often the read loop wakes to look for a missing pong (None: no pings)."""
+    if not interval or not timeout:
+        return None
+    return max(0.05, min(timeout / 4, (interval - timeout) / 2))
+
+
 class WebSocketConnection:
     """One WebSocket connection, from upgrade to teardown.
 
@@ -119,17 +151,18 @@ class WebSocketConnection:
         self._finished = False
         self._close_code: int | None = None
         self._close_reason: str | None = None
-        self._app = websocket.WebSocketApp(
+        self._app = _PromptApp(
             handshake.url,
             header=_UpgradeHeaders(
                 [f"{name}: {value}" for name, value in handshake.headers.items()]
             ),  # type: ignore[arg-type]
             subprotocols=list(handshake.subprotocols) or None,
             on_open=self._handle_open,
-            on_message=self._handle_message,
+            on_data=self._handle_data,
             on_error=self._handle_error,
             on_close=self._handle_close,
         )
+        self._app.wake_every = _wake_every(options.ping_interval, options.ping_timeout)
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
 
     # --- socket thread ----------------------------------------------------------------------
@@ -205,8 +238,12 @@ class WebSocketConnection:
             return
         self._opened.set()
 
-    def _handle_message(self, app: websocket.WebSocketApp, data: bytes | str) -> None:
-        self._on_frame(data)
+    def _handle_data(
+        self, app: websocket.WebSocketApp, data: bytes, opcode: int, final: bool
+    ) -> None:
+        # A fragmented message ends in a continuation frame, which says nothing of its
+        # kind: only a whole binary frame is known to be binary.
+        self._on_frame(binary_frame(data) if opcode == websocket.ABNF.OPCODE_BINARY else data)
 
     def _handle_error(self, app: websocket.WebSocketApp, exc: BaseException) -> None:
         sock = app.sock
@@ -286,7 +323,7 @@ class WebSocketConnection:
             self.abort()
             join_started(self._thread, deadline - time.monotonic())
         if closer is not None:  # the shutdown has woken it if it was stuck
-            closer.join(max(0.0, deadline - time.monotonic()))
+            closer.join(wait_seconds(deadline - time.monotonic()))
         return not self._thread.is_alive()
 
     @staticmethod

@@ -16,7 +16,7 @@ from typing import Any
 from .._endpoints import Handshake
 from .._errors import NotConnectedError
 from .._secrets import register_secret
-from .._transport import EndKind, EndSink, FrameSink, TransportEnded
+from .._transport import EndKind, EndSink, FrameSink, TransportEnded, binary_frame
 from ._admission import (
     AdmissionSettings,
     lower_headers,
@@ -94,7 +94,7 @@ class InProcessTransport(ServerControls):
         """Close every open connection from the server's side with ``code`` and ``reason``."""
         check_close(code, reason)
         for connection in self._recorder.open_connections():
-            connection.transport.end("closed", code=code, reason=reason)
+            connection.transport.end("closed", code=code, reason=reason or None)  # as on a socket
 
 
 class InProcessConnection:
@@ -193,7 +193,7 @@ class InProcessConnection:
         """A frame from the server; nothing is delivered after the end."""
         with self._lock:
             if not self._ended:
-                self._on_frame(frame)
+                self._on_frame(binary_frame(frame) if isinstance(frame, bytes) else frame)
 
     def end(self, kind: EndKind, *, stop_timeout: float = _JOIN_TIMEOUT, **details: Any) -> None:
         """End the connection once: stop the simulated session, report the end."""
