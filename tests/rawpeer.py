@@ -65,6 +65,11 @@ class RawPeer:
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._connections: list[socket.socket] = []
 
+    @property
+    def url(self) -> str:
+        """The Realtime endpoint URL of this peer."""
+        return f"ws://127.0.0.1:{self.port}/v1/realtime"
+
     def __enter__(self) -> RawPeer:
         self._thread.start()
         return self

@@ -51,6 +51,20 @@ MakeClient = Callable[..., RealtimeClient]
 WAIT = 5.0
 
 
+def closing_events_of(script: Callable[[RawPeer, socket.socket, bytes], None]) -> list[Any]:
+    """Connect to a raw peer running ``script``; every client.closed until the first."""
+    with RawPeer(script) as peer:
+        client = RealtimeClient(api_key=KEY, url=peer.url)
+        closed: list[ClosedEvent] = []
+        ended = threading.Event()
+        client.on("client.closed", closed.append)
+        client.on("client.closed", lambda ev: ended.set())
+        client.connect(timeout=WAIT)
+        assert ended.wait(WAIT)
+        client.close(timeout=WAIT)
+    return closed
+
+
 # --- 1. a frame that cannot be decoded ------------------------------------------------------
 
 
@@ -227,7 +241,7 @@ def test_a_half_open_peer_is_reported_within_interval_plus_timeout(
     with RawPeer(silent) as peer:
         client = RealtimeClient(
             api_key=KEY,
-            url=f"ws://127.0.0.1:{peer.port}/v1/realtime",
+            url=peer.url,
             ping_interval=interval,
             ping_timeout=timeout,
         )
@@ -259,7 +273,7 @@ def test_a_peer_that_dies_mid_frame_is_a_retryable_drop() -> None:
         conn.close()  # 485 bytes short
 
     with RawPeer(die) as peer:
-        client = RealtimeClient(api_key=KEY, url=f"ws://127.0.0.1:{peer.port}/v1/realtime")
+        client = RealtimeClient(api_key=KEY, url=peer.url)
         seen: list[str] = []
         client.on("*", lambda ev: seen.append(ev.type))
         client.connect(timeout=WAIT)
@@ -606,16 +620,7 @@ def test_an_empty_close_frame_is_a_close_not_a_drop() -> None:
         conn.sendall(bytes([0x88, 0x00]))  # a close frame without a status code
         peer.release.wait(WAIT)
 
-    with RawPeer(close_empty) as peer:
-        client = RealtimeClient(api_key=KEY, url=f"ws://127.0.0.1:{peer.port}/v1/realtime")
-        closed: list[ClosedEvent] = []
-        ended = threading.Event()
-        client.on("client.closed", closed.append)
-        client.on("client.closed", lambda ev: ended.set())
-        client.connect(timeout=WAIT)
-        assert ended.wait(WAIT)
-        client.close(timeout=WAIT)
-    (event,) = closed
+    (event,) = closing_events_of(close_empty)
     assert event.code == 1005
     assert "without a close frame" not in str(event.error) and event.retryable
 
@@ -716,7 +721,7 @@ def test_binary_frames_are_invalid_frames_and_fragmented_text_is_whole() -> None
         peer.release.wait(WAIT)
 
     with RawPeer(frames) as peer:
-        client = RealtimeClient(api_key=KEY, url=f"ws://127.0.0.1:{peer.port}/v1/realtime")
+        client = RealtimeClient(api_key=KEY, url=peer.url)
         seen: list[Any] = []
         arrived = threading.Event()
         client.on("client.invalid_frame", seen.append)
@@ -734,7 +739,7 @@ def test_key_echoed_in_close_reasons_and_reason_phrases_is_masked() -> None:
         conn.sendall(f"HTTP/1.1 500 Oops {KEY}\r\nContent-Length: 0\r\n\r\n".encode())
 
     with RawPeer(refuse) as peer:
-        client = RealtimeClient(api_key=KEY, url=f"ws://127.0.0.1:{peer.port}/v1/realtime")
+        client = RealtimeClient(api_key=KEY, url=peer.url)
         with pytest.raises(InternalServerError) as raised:
             client.connect(timeout=WAIT)
     assert KEY not in str(raised.value) and KEY not in raised.value.message
@@ -746,16 +751,7 @@ def test_key_echoed_in_close_reasons_and_reason_phrases_is_masked() -> None:
         conn.sendall(bytes([0x88, 2 + len(reason)]) + (1011).to_bytes(2, "big") + reason)
         peer.release.wait(WAIT)
 
-    with RawPeer(close_with_key) as peer:
-        client = RealtimeClient(api_key=KEY, url=f"ws://127.0.0.1:{peer.port}/v1/realtime")
-        closed: list[ClosedEvent] = []
-        ended = threading.Event()
-        client.on("client.closed", closed.append)
-        client.on("client.closed", lambda ev: ended.set())
-        client.connect(timeout=WAIT)
-        assert ended.wait(WAIT)
-        client.close(timeout=WAIT)
-    (event,) = closed
+    (event,) = closing_events_of(close_with_key)
     assert event.code == 1011
     for shown in (str(event.to_dict()), str(event.reason), str(event.error), event.error.reason):
         assert KEY not in shown

@@ -222,8 +222,6 @@ class LocalRealtimeServer(ServerControls):
                 ``openai`` package and the client's defaults). ``None`` accepts any name.
                 Azure paths accept any deployment name.
         """
-        if isinstance(models, str):
-            raise TypeError("models must be a collection of model names, not one string")
         # Validates reply pacing and the lifetime (ValueError).
         self._options = SimulatorOptions(
             reply=reply,
