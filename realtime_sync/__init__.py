@@ -24,10 +24,12 @@ from ._errors import (
     RealtimeError,
     RealtimeTimeoutError,
     RedirectError,
+    ResponseError,
     TransportError,
     UnknownEventTypeError,
     WouldDeadlockError,
 )
+from ._events_stream import EventStream
 from ._session import SessionState
 from ._transport import (
     EndKind,
@@ -37,6 +39,7 @@ from ._transport import (
     TransportConnection,
     TransportEnded,
 )
+from ._turns import Reply, ResponseHandle
 from .events import (
     BETA_SERVER_EVENTS,
     GA_SERVER_EVENTS,
@@ -87,6 +90,7 @@ __all__ = [
     "EndSink",
     "ErrorDetail",
     "ErrorEvent",
+    "EventStream",
     "Expectation",
     "FrameSink",
     "GenericEvent",
@@ -107,8 +111,11 @@ __all__ = [
     "RealtimeError",
     "RealtimeTimeoutError",
     "RedirectError",
+    "Reply",
     "Response",
+    "ResponseError",
     "ResponseEvent",
+    "ResponseHandle",
     "ServerEvent",
     "Session",
     "SessionEvent",

@@ -27,13 +27,15 @@ from ._errors import (
     AlreadyConnectedError,
     ConfigurationError,
     InternalError,
+    InvalidEventError,
     NotConnectedError,
     RealtimeError,
     RealtimeTimeoutError,
     WouldDeadlockError,
 )
+from ._events_stream import EventStream
 from ._json import encode_client_event
-from ._models import Model
+from ._models import Model, to_json
 from ._objects import Session
 from ._resources import (
     ConversationResource,
@@ -47,6 +49,7 @@ from ._secrets import install_log_filter
 from ._server_events import decode_event
 from ._session import SessionCore, SessionState
 from ._transport import Transport, TransportConnection, TransportEnded
+from ._turns import Reply, ResponseHandle, Turns
 from ._websocket import WebSocketTransport
 
 __all__ = ["RealtimeClient"]
@@ -220,9 +223,11 @@ class RealtimeClient:
         self._link: _Link | None = None
         number = next(_client_numbers)
         self._name = f"realtime_sync-{number}"
+        self._turns = Turns(self)
         self._dispatcher = Dispatcher(
             self._registry,
             name=self._name,
+            reducers=[self._turns.receive],
             decode=(
                 _normalized_decode
                 if normalize_events and target.dialect == "beta"
@@ -526,6 +531,63 @@ class RealtimeClient:
             )
         link.connection.send(data)
         return str(event_id)
+
+    # --- turns ------------------------------------------------------------------------------
+
+    def send_text(
+        self,
+        text: str,
+        *,
+        timeout: float | None = None,
+        response: Mapping[str, Any] | Model | None = None,
+    ) -> Reply:
+        """Say ``text`` as the user and block until the model's response is done.
+
+        Returns the :class:`Reply`: ``text``, ``transcript``, ``audio``, ``function_calls``,
+        ``usage``, ``status``, ``output``. ``response`` overrides session settings for this
+        response (as in ``response.create``). If a response is in progress, this one is
+        asked for when it is done. Raises what :meth:`ResponseHandle.wait` raises, and
+        :class:`RealtimeTimeoutError` after ``timeout`` seconds (the response goes on).
+        """
+        if not isinstance(text, str):
+            raise InvalidEventError(f"text must be a str, not {type(text).__name__}")
+        item_event = self.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": text}],
+            }
+        )
+        return self._create_response(response, (item_event,)).wait(timeout)
+
+    def create_response(
+        self, *, response: Mapping[str, Any] | Model | None = None
+    ) -> ResponseHandle:
+        """Ask for a response without waiting: returns a :class:`ResponseHandle` to
+        ``wait()`` on, ``cancel()``, or stream (``text_stream()``, ``transcript_stream()``,
+        ``audio_stream()``) in this thread. Queued while another response is in progress.
+        """
+        return self._create_response(response, ())
+
+    def _create_response(
+        self, response: Mapping[str, Any] | Model | None, related: tuple[str, ...]
+    ) -> ResponseHandle:
+        if self._dispatcher.on_dispatcher_thread():
+            raise WouldDeadlockError(
+                "a blocking turn from an event handler: handlers run on the dispatcher thread, "
+                "which delivers the response. Send response.create instead, or use a thread."
+            )
+        request = to_json(response) if response is not None else None
+        return self._turns.request(request, related)
+
+    def events(self, timeout: float | None = None) -> EventStream:
+        """Iterate every event in this thread, from now on: ``for ev in client.events():``.
+
+        Ends after ``client.closed``, or when no event came for ``timeout`` seconds. Works
+        beside handlers (they run first); leave the loop early with ``stream.close()`` or
+        ``with client.events() as stream:``.
+        """
+        return EventStream(self, timeout)
 
     def wait_for(
         self,

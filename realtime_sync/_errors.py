@@ -13,6 +13,7 @@ Every exception the library raises derives from :class:`RealtimeError`::
     ├── TransportError              the network failed: refused, DNS, TLS, bad upgrade reply
     ├── ConnectionClosed            an open session ended without close() being called
     ├── ClientClosed                a wait was cut short by the client's own close()
+    ├── ResponseError               a response ended cancelled, failed or incomplete
     ├── InternalError               a failure inside realtime_sync ended the session
     └── APIError                    the server refused us, by HTTP status or error-then-close
         ├── BadRequestError         other 4xx; close 4000 (unknown model, wrong dialect)
@@ -49,6 +50,7 @@ __all__ = [
     "RealtimeError",
     "RealtimeTimeoutError",
     "RedirectError",
+    "ResponseError",
     "TransportError",
     "UnknownEventTypeError",
     "WouldDeadlockError",
@@ -121,6 +123,24 @@ class ClientClosed(RealtimeError):
     """The client's own :meth:`~realtime_sync.RealtimeClient.close` ended the session while
     this wait was pending (compare :class:`ConnectionClosed`: ended by the server or the
     network)."""
+
+
+class ResponseError(RealtimeError):
+    """A response did not complete: ``status`` is ``cancelled``, ``failed`` or
+    ``incomplete``; ``reason`` the server's reason or error code (``client_cancelled``,
+    ``turn_detected``, ``max_output_tokens``, ``content_filter``...); ``reply`` what was
+    produced before it ended (None when it never began)."""
+
+    def __init__(
+        self, message: str, *, status: str | None, reason: str | None, reply: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        """``cancelled``, ``failed`` or ``incomplete``."""
+        self.reason = reason
+        """Why, as the server said it."""
+        self.reply = reply
+        """The partial :class:`~realtime_sync.Reply`, or None."""
 
 
 class InternalError(RealtimeError):

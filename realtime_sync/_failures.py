@@ -30,7 +30,7 @@ from ._secrets import redact, redact_deep
 from ._server_events import ErrorEvent
 from ._transport import TransportEnded
 
-__all__ = ["FATAL_ERROR_CODES", "failure", "is_retryable", "retry_after"]
+__all__ = ["FATAL_ERROR_CODES", "error_for", "failure", "is_retryable", "retry_after"]
 
 _STATUS_ERRORS: dict[int, type[APIError]] = {
     401: AuthenticationError,
@@ -142,13 +142,31 @@ def is_retryable(error: RealtimeError | None) -> bool:
     return isinstance(error, TransportError)
 
 
+def error_for(event: ErrorEvent) -> APIError:
+    """The exception for a server ``error`` event that answers one of our client events."""
+    detail = event.error
+    return _error_class(detail.code, detail.type, None)(
+        redact(detail.message or "") or f"the server refused the event ({detail.code})",
+        code=detail.code,
+        type=detail.type,
+        param=detail.param,
+        body=redact_deep(event.to_dict()),
+    )
+
+
+def _error_class(
+    code: str | None, error_type: str | None, close_code: int | None
+) -> type[APIError]:
+    if error_type == "server_error":
+        return InternalServerError
+    return _CODE_ERRORS.get(code or "") or _CLOSE_CODE_ERRORS.get(close_code or 0, BadRequestError)
+
+
 def _refusal_error(final: ErrorEvent | None, ended: TransportEnded) -> APIError:
     """An error event followed by a close, before session.created: the server said no."""
     detail = final.error if final is not None else None
     code = detail.code if detail else None
-    cls = _CODE_ERRORS.get(code or "") or _CLOSE_CODE_ERRORS.get(ended.code or 0, BadRequestError)
-    if detail is not None and detail.type == "server_error":
-        cls = InternalServerError
+    cls = _error_class(code, detail.type if detail else None, ended.code)
     message = redact(detail.message or "") if detail else ""
     message = message or f"the server closed the connection with code {ended.code}"
     if code == "beta_api_shape_disabled":
