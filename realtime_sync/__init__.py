@@ -29,6 +29,7 @@ from ._errors import (
     UnknownEventTypeError,
     WouldDeadlockError,
 )
+from ._conversation import Item, UsageTotals
 from ._events_stream import EventStream
 from ._session import SessionState
 from ._transport import (
@@ -48,11 +49,13 @@ from .events import (
     ContentPartEvent,
     ConversationItem,
     ConversationItemEvent,
+    ConversationUpdatedEvent,
     ErrorDetail,
     ErrorEvent,
     GenericEvent,
     HandlerErrorEvent,
     InvalidFrameEvent,
+    ItemCompletedEvent,
     Model,
     OutputItemEvent,
     RateLimit,
@@ -85,6 +88,7 @@ __all__ = [
     "ContentPartEvent",
     "ConversationItem",
     "ConversationItemEvent",
+    "ConversationUpdatedEvent",
     "Dialect",
     "EndKind",
     "EndSink",
@@ -100,6 +104,8 @@ __all__ = [
     "InternalServerError",
     "InvalidEventError",
     "InvalidFrameEvent",
+    "Item",
+    "ItemCompletedEvent",
     "Model",
     "NotConnectedError",
     "OutputItemEvent",
@@ -126,6 +132,7 @@ __all__ = [
     "TransportConnection",
     "TransportEnded",
     "TransportError",
+    "UsageTotals",
     "UnknownEventTypeError",
     "WouldDeadlockError",
     "__version__",

@@ -20,6 +20,7 @@ from typing import Any, TypeVar, overload
 
 from attrs import define
 
+from ._conversation import ConversationState, UsageTotals
 from ._dialects import BETA_TO_GA
 from ._dispatch import Dispatcher, Expectation, HandlerRegistry, check_event_pattern
 from ._endpoints import Auth, Dialect, azure_target, openai_target
@@ -36,7 +37,7 @@ from ._errors import (
 from ._events_stream import EventStream
 from ._json import encode_client_event
 from ._models import Model, to_json
-from ._objects import Session
+from ._objects import RateLimit, Session
 from ._resources import (
     ConversationResource,
     InputAudioBufferResource,
@@ -128,6 +129,8 @@ class RealtimeClient:
         http_no_proxy: list[str] | None = None,
         proxy_type: str | None = None,
         transport: Transport | None = None,
+        conversation_audio: bool = True,
+        conversation_max_items: int | None = None,
     ) -> None:
         """Configure a client for OpenAI (or any OpenAI-compatible Realtime endpoint).
 
@@ -164,6 +167,9 @@ class RealtimeClient:
             transport: Where connections come from instead of websocket-client (e.g.
                 ``realtime_sync.testing.InProcessTransport``); the ping, TLS and proxy
                 settings then do not apply.
+            conversation_audio: Keep the model's audio in ``client.conversation.items``
+                (False keeps transcripts only, for long voice sessions).
+            conversation_max_items: Keep only the last N items there (None: all).
         """
         azure = any(
             value is not None
@@ -224,10 +230,17 @@ class RealtimeClient:
         number = next(_client_numbers)
         self._name = f"realtime_sync-{number}"
         self._turns = Turns(self)
+        self._state = ConversationState(
+            dialect=target.dialect,
+            keep_audio=conversation_audio,
+            max_items=conversation_max_items,
+            # Late-bound: the dispatcher, made next, takes this state as a reducer.
+            emit=lambda event: self._dispatcher.emit(event),  # noqa: PLW0108
+        )
         self._dispatcher = Dispatcher(
             self._registry,
             name=self._name,
-            reducers=[self._turns.receive],
+            reducers=[self._state.receive, self._turns.receive],
             decode=(
                 _normalized_decode
                 if normalize_events and target.dialect == "beta"
@@ -303,6 +316,16 @@ class RealtimeClient:
             and link.core.state is SessionState.OPEN
             and not link.connection.finished
         )
+
+    @property
+    def usage(self) -> UsageTotals:
+        """Token totals of the client's sessions, summed over every ``response.done``."""
+        return self._state.usage
+
+    @property
+    def rate_limits(self) -> tuple[RateLimit, ...]:
+        """The rate limits from the latest ``rate_limits.updated``."""
+        return self._state.rate_limits
 
     @property
     def state(self) -> SessionState | None:

@@ -106,7 +106,15 @@ BETA_SERVER_EVENTS = _SHARED_SERVER_EVENTS | _BETA_ONLY_SERVER_EVENTS
 
 CLIENT_SIDE_PREFIX = "client."
 """The prefix of the events the client makes itself; no server event may carry it."""
-CLIENT_SIDE_EVENTS = frozenset({"client.handler_error", "client.invalid_frame", "client.closed"})
+CLIENT_SIDE_EVENTS = frozenset(
+    {
+        "client.handler_error",
+        "client.invalid_frame",
+        "client.closed",
+        "client.conversation.updated",
+        "client.conversation.item_completed",
+    }
+)
 """Events the client itself dispatches, about the connection rather than from the server."""
 
 GA_CLIENT_EVENTS = frozenset(

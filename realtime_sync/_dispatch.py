@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -258,6 +259,7 @@ class Dispatcher:
         self._exited: threading.Thread | None = None  # the last thread that ended, to join
         self._thread_ident: int | None = None
         self._seq = 0  # number of the event being dispatched; only the thread writes it
+        self._derived: deque[Any] = deque()  # events reducers made, dispatched next
 
     # --- any thread -------------------------------------------------------------------------
 
@@ -294,6 +296,11 @@ class Dispatcher:
             thread.join(wait_seconds(deadline - time.monotonic()))
             return not thread.is_alive()
         return True
+
+    def emit(self, event: Any) -> None:
+        """For reducers, on the dispatcher thread: dispatch ``event`` (a client event they
+        made) right after the one being handled."""
+        self._derived.append(event)
 
     def on_dispatcher_thread(self) -> bool:
         return threading.get_ident() == self._thread_ident
@@ -349,6 +356,9 @@ class Dispatcher:
         if event is not None:
             self._seq += 1
             self._dispatch(event, self._seq, core)
+            while self._derived:
+                self._seq += 1
+                self._dispatch(self._derived.popleft(), self._seq, core)
             if type(event) is not ClosedEvent:
                 return True
         with self._lock:

@@ -16,7 +16,13 @@ from attrs import frozen
 
 from ._secrets import redact
 
-__all__ = ["ClosedEvent", "HandlerErrorEvent", "InvalidFrameEvent"]
+__all__ = [
+    "ClosedEvent",
+    "ConversationUpdatedEvent",
+    "HandlerErrorEvent",
+    "InvalidFrameEvent",
+    "ItemCompletedEvent",
+]
 
 
 class _LocalEvent:
@@ -138,3 +144,31 @@ class ClosedEvent(_LocalEvent):
     expiry: yes; a bad key, a fatal error code, our own ``close()``: no)."""
     type: str = "client.closed"
     """Always ``client.closed``."""
+
+
+@frozen
+class ConversationUpdatedEvent(_LocalEvent):
+    """``client.conversation.updated``: an item of the conversation changed.
+
+    The whole item as it is now: ``client.conversation.get(event.item_id)``.
+    """
+
+    item_id: str
+    """The item that changed."""
+    kind: str
+    """What changed: ``item`` (added, or described anew), ``text``, ``transcript``,
+    ``input_transcript``, ``arguments`` or ``truncated``."""
+    delta: str | None = None
+    """The piece of text, transcript or arguments the change added, for deltas."""
+    type: str = "client.conversation.updated"
+    """Always ``client.conversation.updated``."""
+
+
+@frozen
+class ItemCompletedEvent(_LocalEvent):
+    """``client.conversation.item_completed``: an item is complete (its ``status`` is final)."""
+
+    item: Any
+    """The item (a :class:`realtime_sync.Item` snapshot)."""
+    type: str = "client.conversation.item_completed"
+    """Always ``client.conversation.item_completed``."""

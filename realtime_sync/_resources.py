@@ -24,6 +24,7 @@ from ._client_events import (
     SessionUpdateEvent,
     TranscriptionSessionUpdateEvent,
 )
+from ._conversation import ConversationState, Item
 from ._dialects import session_for_dialect
 from ._endpoints import Dialect
 from ._errors import InvalidEventError
@@ -51,6 +52,9 @@ class EventSender(Protocol):
 
     @property
     def _session(self) -> Session | None: ...
+
+    @property
+    def _state(self) -> ConversationState: ...
 
     def send(self, event: Mapping[str, Any] | Model) -> str: ...
 
@@ -288,7 +292,8 @@ class ConversationItemResource(_Resource):
 
 
 class ConversationResource(_Resource):
-    """``client.conversation``: its ``item`` senders."""
+    """``client.conversation``: the conversation as it stands (``items``, ``get()``), and
+    its ``item`` senders."""
 
     __slots__ = ("item",)
 
@@ -296,6 +301,16 @@ class ConversationResource(_Resource):
         super().__init__(client)
         self.item = ConversationItemResource(client)
         """``create``, ``delete``, ``retrieve``, ``truncate``."""
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        """The conversation's items in server order, with text, transcripts, audio and
+        function-call arguments accumulated from the deltas so far (snapshots)."""
+        return self._client._state.items
+
+    def get(self, item_id: str) -> Item | None:
+        """One item by id, or None (deleted, or dropped by ``conversation_max_items``)."""
+        return self._client._state.get(item_id)
 
 
 class ResponseResource(_Resource):

@@ -29,7 +29,13 @@ from ._dialects import (
     GA_CLIENT_EVENTS,
     GA_SERVER_EVENTS,
 )
-from ._local_events import ClosedEvent, HandlerErrorEvent, InvalidFrameEvent
+from ._local_events import (
+    ClosedEvent,
+    ConversationUpdatedEvent,
+    HandlerErrorEvent,
+    InvalidFrameEvent,
+    ItemCompletedEvent,
+)
 from ._models import DecodeError, Model
 from ._objects import (
     AudioFormat,
@@ -141,6 +147,7 @@ __all__ = [
     "ConversationItemRetrieveEvent",
     "ConversationItemTruncateEvent",
     "ConversationItemTruncatedEvent",
+    "ConversationUpdatedEvent",
     "CustomVoice",
     "DecodeError",
     "DetectedLanguage",
@@ -163,6 +170,7 @@ __all__ = [
     "InputTokenDetails",
     "InvalidFrameEvent",
     "ItemAddressedEvent",
+    "ItemCompletedEvent",
     "ItemContentAddressedEvent",
     "Logprob",
     "McpApprovalFilter",
