@@ -5,6 +5,7 @@ Realtime server (:mod:`realtime_sync.testing`) to test against.
 """
 
 from ._client import RealtimeClient
+from ._conversation import Item, UsageTotals
 from ._dispatch import Expectation
 from ._endpoints import Auth, Dialect, Handshake
 from ._errors import (
@@ -29,8 +30,8 @@ from ._errors import (
     UnknownEventTypeError,
     WouldDeadlockError,
 )
-from ._conversation import Item, UsageTotals
 from ._events_stream import EventStream
+from ._interruption import Interruption
 from ._session import SessionState
 from ._transport import (
     EndKind,
@@ -102,6 +103,7 @@ __all__ = [
     "Handshake",
     "InternalError",
     "InternalServerError",
+    "Interruption",
     "InvalidEventError",
     "InvalidFrameEvent",
     "Item",
@@ -132,8 +134,8 @@ __all__ = [
     "TransportConnection",
     "TransportEnded",
     "TransportError",
-    "UsageTotals",
     "UnknownEventTypeError",
+    "UsageTotals",
     "WouldDeadlockError",
     "__version__",
     "decode_event",

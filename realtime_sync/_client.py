@@ -35,6 +35,7 @@ from ._errors import (
     WouldDeadlockError,
 )
 from ._events_stream import EventStream
+from ._interruption import Interruption, Playback
 from ._json import encode_client_event
 from ._models import Model, to_json
 from ._objects import RateLimit, Session
@@ -131,6 +132,7 @@ class RealtimeClient:
         transport: Transport | None = None,
         conversation_audio: bool = True,
         conversation_max_items: int | None = None,
+        auto_interrupt: bool = True,
     ) -> None:
         """Configure a client for OpenAI (or any OpenAI-compatible Realtime endpoint).
 
@@ -170,6 +172,9 @@ class RealtimeClient:
             conversation_audio: Keep the model's audio in ``client.conversation.items``
                 (False keeps transcripts only, for long voice sessions).
             conversation_max_items: Keep only the last N items there (None: all).
+            auto_interrupt: With server VAD, when the user starts speaking over the model's
+                audio, cut it at what was played (see :meth:`interrupt`); only for audio
+                whose playback the app reports with :meth:`report_playback`.
         """
         azure = any(
             value is not None
@@ -237,10 +242,11 @@ class RealtimeClient:
             # Late-bound: the dispatcher, made next, takes this state as a reducer.
             emit=lambda event: self._dispatcher.emit(event),  # noqa: PLW0108
         )
+        self._playback = Playback(self, self._state, self._turns, automatic=auto_interrupt)
         self._dispatcher = Dispatcher(
             self._registry,
             name=self._name,
-            reducers=[self._state.receive, self._turns.receive],
+            reducers=[self._state.receive, self._turns.receive, self._playback.receive],
             decode=(
                 _normalized_decode
                 if normalize_events and target.dialect == "beta"
@@ -602,6 +608,19 @@ class RealtimeClient:
             )
         request = to_json(response) if response is not None else None
         return self._turns.request(request, related)
+
+    def report_playback(self, played_ms: float, *, item_id: str | None = None) -> None:
+        """Tell the client how much of the model's audio has been played (ms), for the
+        latest assistant audio item or ``item_id``; interruptions cut it there."""
+        self._playback.report(played_ms, item_id=item_id)
+
+    def interrupt(
+        self, played_ms: float | None = None, *, item_id: str | None = None
+    ) -> Interruption:
+        """The user cut in: cancel the response in progress, and truncate the assistant's
+        audio item at ``played_ms`` (default: the last :meth:`report_playback`), clamped to
+        the audio received, or delete the item when nothing of it was played."""
+        return self._playback.interrupt(played_ms, item_id=item_id)
 
     def events(self, timeout: float | None = None) -> EventStream:
         """Iterate every event in this thread, from now on: ``for ev in client.events():``.

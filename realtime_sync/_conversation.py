@@ -237,6 +237,11 @@ class ConversationState:
         with self._lock:
             return tuple(self._entries[item_id].snapshot() for item_id in self._order)
 
+    @property
+    def output_audio_shape(self) -> tuple[int, int]:
+        """(samples per second, bytes per sample) of the session's output audio."""
+        return self._audio_rate, self._audio_width
+
     def get(self, item_id: str) -> Item | None:
         """One item by id, or None."""
         with self._lock:

@@ -266,6 +266,10 @@ class Turns:
             raise failure
         return handle
 
+    def in_progress(self) -> bool:
+        """Whether a response is in progress on the server (ours or not)."""
+        return self._busy
+
     def cancel(self, handle: ResponseHandle) -> None:
         with self._lock:
             if handle in self._queued:
