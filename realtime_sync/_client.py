@@ -20,7 +20,8 @@ from typing import Any, TypeVar, overload
 
 from attrs import define
 
-from ._conversation import ConversationState, UsageTotals
+from . import audio
+from ._conversation import ConversationState, UsageTotals, output_audio_format
 from ._dialects import BETA_TO_GA
 from ._dispatch import Dispatcher, Expectation, HandlerRegistry, check_event_pattern
 from ._endpoints import Auth, Dialect, azure_target, openai_target
@@ -46,6 +47,7 @@ from ._resources import (
     ResponseResource,
     SessionResource,
     TranscriptionSessionResource,
+    input_audio_format,
 )
 from ._secrets import install_log_filter
 from ._server_events import decode_event
@@ -234,7 +236,7 @@ class RealtimeClient:
         self._link: _Link | None = None
         number = next(_client_numbers)
         self._name = f"realtime_sync-{number}"
-        self._turns = Turns(self)
+        self._turns = Turns(self, lambda: output_audio_format(self._session))
         self._state = ConversationState(
             dialect=target.dialect,
             keep_audio=conversation_audio,
@@ -608,6 +610,24 @@ class RealtimeClient:
             )
         request = to_json(response) if response is not None else None
         return self._turns.request(request, related)
+
+    def append_audio(self, source: audio.AudioSource, *, chunk_ms: int = 100) -> float:
+        """Send audio to the input buffer in ``chunk_ms`` pieces; return its duration (ms).
+
+        ``source`` is a WAV file (path or binary file object, any rate, channels and
+        8/16/24/32-bit samples), an :class:`~realtime_sync.audio.AudioClip`, or raw PCM16
+        at 24 kHz mono. It is converted to the session's input format first (24 kHz PCM16,
+        or 8 kHz G.711 μ-law/A-law), so nothing is sent if it cannot be.
+        """
+        fmt = input_audio_format(self._session)
+        try:
+            data = audio.encode_for_format(source, fmt)
+        except ValueError as exc:
+            raise InvalidEventError(f"audio: {exc}") from exc
+        rate, width = audio.format_rate(fmt), audio.format_sample_width(fmt)
+        for piece in audio.chunks(data, ms=chunk_ms, rate=rate, sample_width=width):
+            self.input_audio_buffer.append(audio=piece)
+        return audio.duration_ms(data, rate=rate, sample_width=width)
 
     def report_playback(self, played_ms: float, *, item_id: str | None = None) -> None:
         """Tell the client how much of the model's audio has been played (ms), for the

@@ -38,7 +38,7 @@ from ._server_events import (
     TranscriptDoneEvent,
 )
 
-__all__ = ["ConversationState", "Item", "UsageTotals"]
+__all__ = ["ConversationState", "Item", "UsageTotals", "output_audio_format"]
 
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
 _G711_FORMATS = frozenset({"audio/pcmu", "audio/pcma", "g711_ulaw", "g711_alaw"})
@@ -398,13 +398,23 @@ class ConversationState:
         self._audio_rate, self._audio_width = _output_audio_shape(event.session)
 
 
-def _output_audio_shape(session: Session) -> tuple[int, int]:
-    """(samples per second, bytes per sample) of the session's output audio."""
+def output_audio_format(session: Session | None) -> Any:
+    """The session's output audio format: GA ``audio.output.format``, beta
+    ``output_audio_format``; None when it names none (PCM16 at 24 kHz)."""
+    if session is None:
+        return None
     audio = session.audio
     output = audio.output if audio is not None else None
-    fmt = output.format if output is not None else None
-    name = (fmt.type if fmt is not None else None) or session.output_audio_format or "pcm16"
+    if output is not None and output.format is not None:
+        return output.format
+    return session.output_audio_format
+
+
+def _output_audio_shape(session: Session) -> tuple[int, int]:
+    """(samples per second, bytes per sample) of the session's output audio."""
+    fmt = output_audio_format(session)
+    name = fmt if isinstance(fmt, str) or fmt is None else fmt.type
     if name in _G711_FORMATS:
         return 8000, 1
-    rate = fmt.rate if fmt is not None and fmt.rate else 24000
+    rate = getattr(fmt, "rate", None) or 24000
     return int(rate), 2

@@ -73,7 +73,7 @@ Value = Mapping[str, Any] | Model
 _PCM16_FORMATS = frozenset({"audio/pcm", "pcm16", None})
 
 
-def _input_audio_format(session: Session | None) -> str | None:
+def input_audio_format(session: Session | None) -> str | None:
     """The session's input audio format: GA ``audio.input.format.type``, beta
     ``input_audio_format``; None when there is no session or it names none."""
     if session is None:
@@ -229,7 +229,7 @@ class InputAudioBufferResource(_Resource):
     def _check_whole_samples(self, size: int, origin: str) -> None:
         if size % 2 == 0:
             return
-        audio_format = _input_audio_format(self._client._session)
+        audio_format = input_audio_format(self._client._session)
         if audio_format not in _PCM16_FORMATS:
             return  # G.711 has 1-byte samples; a format we do not know, we do not judge
         shown = "unknown yet, so assumed PCM16" if audio_format is None else audio_format

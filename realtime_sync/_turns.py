@@ -59,6 +59,15 @@ class Reply:
     audio: bytes = field(default=b"", repr=lambda audio: f"<{len(audio)} bytes>")
     """The response's audio as received, in the session's output format (PCM16 at 24 kHz
     unless configured otherwise); ``b""`` for text responses."""
+    audio_format: Any = field(default=None, repr=False)
+    """The session's output audio format when the response ended (None: PCM16, 24 kHz)."""
+
+    def save_wav(self, path_or_file: Any) -> None:
+        """Write the response's audio as a WAV file (G.711 decoded to 16-bit PCM)."""
+        from . import audio
+
+        pcm = audio.decode_from_format(self.audio, self.audio_format)
+        audio.write_wav(path_or_file, pcm, rate=audio.format_rate(self.audio_format))
 
     @property
     def id(self) -> str | None:
@@ -200,8 +209,8 @@ class ResponseHandle:
         if type(event) is AudioDeltaEvent:
             self._audio.append(base64.b64decode(event.delta))
 
-    def _finish(self, response: Response) -> None:
-        reply = Reply(response, b"".join(self._audio))
+    def _finish(self, response: Response, audio_format: Any) -> None:
+        reply = Reply(response, b"".join(self._audio), audio_format)
         if response.status != "completed":
             details = response.status_details
             reason = None
@@ -232,8 +241,9 @@ class ResponseHandle:
 class Turns:
     """Ties responses to the requests that asked for them (a reducer of the dispatcher)."""
 
-    def __init__(self, sender: _Sender) -> None:
+    def __init__(self, sender: _Sender, output_format: Callable[[], Any] = lambda: None) -> None:
         self._sender = sender
+        self._output_format = output_format
         # Guards everything below: requests come from user threads, events from the
         # dispatcher thread.
         self._lock = threading.RLock()
@@ -312,7 +322,7 @@ class Turns:
         finished = self._active.pop(response.id or "", None)
         if finished is not None:
             self._forget(finished)
-            finished._finish(response)
+            finished._finish(response, self._output_format())
         self._send_next()
 
     def _requester(self, response: Response) -> ResponseHandle | None:
