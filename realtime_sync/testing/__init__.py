@@ -32,11 +32,13 @@ had none. Unknown item ids in ``conversation.item.delete`` / ``retrieve`` / ``tr
 (and in ``previous_item_id`` or ``item_reference``) get ``invalid_value`` with the
 parameter named; the specification only says "an error".
 
-**Responses** are text: the server cannot speak. Sessions start with text output (GA
-``output_modalities: ["text"]``, beta ``modalities: ["text"]``); a client may ask for audio
-output (``session.update`` stores and echoes it, ``response.create`` accepts it, as real
-servers do), but the answer stays text and every response object reports the modalities it
-actually has, ``["text"]``. A response is active from its ``response.create`` until its
+**Responses** answer the last user text: ``reply`` (a string or a callable), by default
+``"You said: <text>"`` or a greeting. Sessions start with text output (GA
+``output_modalities: ["text"]``, beta ``modalities: ["text"]``), so text tests need no
+setup; when the response's output modalities (its own, else the session's) include
+``"audio"``, the answer is spoken (see *Speech* below). Every response object reports the
+modalities it has (GA ``["text"]`` or ``["audio"]``, beta ``["text"]`` or ``["text",
+"audio"]``) and its output audio format. A response is active from its ``response.create`` until its
 ``response.done``; then ``rate_limits.updated`` follows. While one is active:
 
 - another ``response.create`` gets an ``error`` with code
@@ -56,10 +58,74 @@ actually has, ``["text"]``. A response is active from its ``response.create`` un
 - ``output_audio_buffer.clear`` gets ``output_audio_buffer.cleared`` with the active
   response's id (when idle: the last response's id, or ``null`` before any).
 
+Every ``response.done`` carries ``usage`` estimates: a text token per 4 characters (text,
+transcripts, function arguments and outputs), an audio token per 50 ms of audio (the
+assistant's speech out; committed user audio and earlier spoken answers in the prompt,
+under ``input_token_details.audio_tokens``).
+
 ``response.create`` honours ``response.metadata`` (echoed in the response),
 ``response.conversation == "none"`` (no conversation events, ``conversation_id`` ``null``),
 ``response.input`` (items and item references: the prompt instead of the conversation) and
-``response.instructions`` (only in the usage estimate).
+``response.instructions`` (only in the usage estimate), ``response.tools`` and
+``response.tool_choice`` (function calls), the output modalities and the output audio
+format (GA ``response.audio.output.format``, beta ``response.output_audio_format``).
+
+**Speech.** A spoken answer comes in the order real servers use:
+``response.created``, ``response.output_item.added``, ``conversation.item.added`` (beta
+``conversation.item.created``), ``response.content_part.added`` (part ``{"type": "audio",
+"transcript": ""}``), then for every 100 ms of audio a ``response.output_audio_transcript.delta``
+with the characters whose sound starts in it (when there are any) and a
+``response.output_audio.delta`` with the base64 audio (beta ``response.audio_transcript.delta``
+and ``response.audio.delta``), then ``response.output_audio.done``,
+``response.output_audio_transcript.done`` (the transcript), ``response.content_part.done``,
+``response.output_item.done``, in GA ``conversation.item.done``, ``response.done`` (the item's
+content ``{"type": "output_audio", "transcript": ...}``, beta ``{"type": "audio", ...}``) and
+``rate_limits.updated``. A cancel ends it the same way, with what was sent.
+``output_audio_buffer.started`` / ``stopped`` are not sent: the official specification
+documents them for WebRTC and SIP connections only, and these are WebSocket sessions.
+
+The voice is a deterministic synthesiser, not a voice: each character of the transcript
+sounds for 60 ms as a tone of its own pitch (200 Hz for a space up to 3.3 kHz), so the
+audio lasts ``60 ms * len(transcript)``, in the session's output format: GA
+``audio.output.format`` ``{"type": "audio/pcm", "rate": 24000}`` (PCM16 at 24 kHz),
+``audio/pcmu`` or ``audio/pcma`` (G.711 at 8 kHz); beta ``output_audio_format`` ``pcm16``,
+``g711_ulaw`` or ``g711_alaw``. :func:`synthesize_speech` makes the same speech for any text
+(to send as user audio) and :func:`recognize_speech` reads it back (printable ASCII comes
+back exactly, whitespace as a space, anything else as ``"?"``). ``delta_interval`` waits
+before every delta; ``audio_pacing`` holds audio deltas to a speed relative to real time
+(``None`` or 0 as fast as possible, 1.0 each delta when the audio before it has played,
+2.0 twice as fast); the longer wait wins.
+
+``conversation.item.truncate`` on a spoken assistant item (even one still streaming)
+cuts its audio at ``audio_end_ms``; the item keeps the transcript of the characters fully
+heard by then (``audio_end_ms // 60``), and later truncations can only cut shorter. Beyond
+the audio the item has, it gets ``invalid_value`` (param ``audio_end_ms``) with the message
+real servers send, ``"Audio content of 1200ms is already shorter than 1500ms"``. A text
+answer has no audio to check against: any ``audio_end_ms`` is accepted.
+
+**Input audio.** ``input_audio_buffer.commit`` makes a user item of the buffer (in the
+session's input format). The server hears it at once, for the answer and function calls: the
+``transcribe`` callable's result when one is given (it gets the committed bytes), else the
+text of its own synthesised speech, else ``"(<n> ms of audio)"``. When the session
+transcribes input audio (GA ``audio.input.transcription``, beta
+``input_audio_transcription`` or a transcription session), the item's events are followed
+by ``conversation.item.input_audio_transcription.delta`` events (a word each; ``whisper-1``:
+GA one delta with the whole text, beta none) and ``...completed`` with the transcript and
+``usage`` (``whisper-1``: duration; others: tokens), and ``logprobs`` when ``include`` asks
+for them; the stored item gets the transcript. With ``late_transcripts=True`` they are held
+until a response is in progress and sent right after its ``response.created``, as real
+servers often deliver them: attach them to user items by ``item_id``.
+
+**Function calls.** A last user text (typed or heard) with ``call <name> <json-object>``
+requests, such as ``call get_weather {"city": "Paris"}``, gets one ``function_call`` item per
+request whose ``<name>`` is a function tool of the response (its ``tools``, else the
+session's) unless ``tool_choice`` is ``"none"``: ``response.output_item.added``, the
+conversation event, ``response.function_call_arguments.delta`` events,
+``response.function_call_arguments.done`` (GA with the function's ``name``),
+``response.output_item.done`` (in GA ``conversation.item.done``), one item after the other,
+then ``response.done`` (status ``completed``). Once ``function_call_output`` items follow
+the last user message, the next answer (spoken or text) reports them, ``"Result of <name>:
+<output>"`` per output, unless ``reply`` is given; no further call is made.
 
 **Transcription sessions**: a GA ``session.update`` whose session has ``type:
 "transcription"`` turns the session into a transcription session (same id; fields
@@ -80,6 +146,7 @@ from ._catalogue import KNOWN_MODELS
 from ._inprocess import InProcessTransport
 from ._recorder import ConnectionRecord
 from ._simulator import SessionSimulator, SimulatorOptions
+from ._voice import recognize_speech, synthesize_speech
 
 if _typing.TYPE_CHECKING:
     from ._server import LocalRealtimeServer
@@ -93,6 +160,8 @@ __all__ = [
     "LocalRealtimeServer",
     "SessionSimulator",
     "SimulatorOptions",
+    "recognize_speech",
+    "synthesize_speech",
 ]
 
 

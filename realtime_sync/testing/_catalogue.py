@@ -106,6 +106,12 @@ class DialectSpec:
     text_delta: str
     text_done: str
     text_content_type: str  # content part type of assistant text inside an item
+    audio_delta: str
+    audio_done: str
+    transcript_delta: str
+    transcript_done: str
+    audio_content_type: str  # content part type of assistant audio inside an item
+    modalities: str  # the session and response field that lists the output modalities
 
 
 GA = DialectSpec(
@@ -143,6 +149,12 @@ GA = DialectSpec(
     text_delta="response.output_text.delta",
     text_done="response.output_text.done",
     text_content_type="output_text",
+    audio_delta="response.output_audio.delta",
+    audio_done="response.output_audio.done",
+    transcript_delta="response.output_audio_transcript.delta",
+    transcript_done="response.output_audio_transcript.done",
+    audio_content_type="output_audio",
+    modalities="output_modalities",
 )
 BETA = DialectSpec(
     name="beta",
@@ -169,6 +181,12 @@ BETA = DialectSpec(
     text_delta="response.text.delta",
     text_done="response.text.done",
     text_content_type="text",
+    audio_delta="response.audio.delta",
+    audio_done="response.audio.done",
+    transcript_delta="response.audio_transcript.delta",
+    transcript_done="response.audio_transcript.done",
+    audio_content_type="audio",
+    modalities="modalities",
 )
 SPECS: Mapping[Dialect, DialectSpec] = {"ga": GA, "beta": BETA}
 
@@ -186,8 +204,8 @@ TRANSCRIPTION_SESSION_FIELDS = frozenset(
 )
 
 
-# Default sessions. The server answers in text only (it cannot speak), so its sessions say
-# so: a client that reads the modalities learns what it will get.
+# Default sessions. They start with text output, so that plain text tests need no setup;
+# a session.update (or a response.create) that asks for audio gets spoken answers.
 
 
 def ga_session(model: str, expires_at: int) -> JsonObject:

@@ -55,6 +55,9 @@ class InProcessTransport(ServerControls):
         session_lifetime: float | None = None,
         models: Collection[str] | None = KNOWN_MODELS,
         emulate_beta_shutdown: bool = False,
+        audio_pacing: float | None = None,
+        transcribe: Callable[[bytes], str] | None = None,
+        late_transcripts: bool = False,
     ) -> None:
         """Arguments as for :class:`~realtime_sync.testing.LocalRealtimeServer`."""
         register_secret(api_key)
@@ -68,6 +71,9 @@ class InProcessTransport(ServerControls):
             delta_chunks=delta_chunks,
             delta_interval=delta_interval,
             session_lifetime=session_lifetime,
+            audio_pacing=audio_pacing,
+            transcribe=transcribe,
+            late_transcripts=late_transcripts,
         )
         self._recorder: Recorder[InProcessConnection] = Recorder()
 

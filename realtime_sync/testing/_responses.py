@@ -7,17 +7,21 @@ and ended by :meth:`Responder.stop`. Both threads hold the session's lock while 
 state and send the events that describe the change, so the client sees a consistent order;
 the response thread releases it between steps and while it waits ``delta_interval``.
 
-Every answer is one assistant text message, whatever modalities the session or the
-response asks for: the response object reports the modalities actually produced.
+What a response outputs is planned when it is accepted (see :meth:`Responder.create`):
+function calls when the last user text asks for them (:mod:`._tools`), else one assistant
+message, spoken (:mod:`._voice`) when the response's output modalities include audio, else
+text. The response object reports the output modalities it answers with.
 """
 
 from __future__ import annotations
 
-import copy
+import base64
 import logging
+import math
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Protocol
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal, Protocol
 
 import attrs
 
@@ -32,6 +36,17 @@ from ._catalogue import (
     refuse_unknown,
     rng,
     server_error,
+)
+from ._options import SimulatorOptions
+from ._tools import FunctionCall, pending_outputs, requested_calls, results_answer
+from ._voice import (
+    AUDIO_CHUNK_MS,
+    MS_PER_CHARACTER,
+    AudioFormat,
+    SpokenAudio,
+    audio_format,
+    audio_tokens,
+    synthesize,
 )
 
 _log = logging.getLogger("realtime_sync.testing")
@@ -60,9 +75,39 @@ class Host(Protocol):
     def items(self) -> list[JsonObject]: ...
     @property
     def conversation_id(self) -> str: ...
+    @property
+    def spoken(self) -> dict[str, SpokenAudio]: ...
     def emit(self, event: Mapping[str, Any]) -> None: ...
     def insert(self, item: JsonObject, index: int) -> str | None: ...
     def index_of(self, item_id: object, param: str) -> int: ...
+    def response_started(self) -> None: ...
+
+
+OutputKind = Literal["text", "audio", "function_call"]
+_AUDIO_PARTS = frozenset({"input_audio", "audio", "output_audio"})
+
+
+@attrs.frozen
+class _Planned:
+    """One output item a response will produce."""
+
+    kind: OutputKind
+    text: str = ""  # a message's text or transcript
+    call: FunctionCall | None = None
+
+
+@attrs.define(eq=False)
+class _Output:
+    """One output item as streamed so far; guarded by the lock."""
+
+    index: int
+    kind: OutputKind
+    item: JsonObject
+    previous_id: str | None
+    part_added: bool = False
+    produced: str = ""  # the text, transcript or arguments sent so far
+    spoken: SpokenAudio | None = None  # an audio message's audio
+    closed: bool = False
 
 
 @attrs.define(eq=False)
@@ -70,17 +115,15 @@ class _Job:
     """One response from ``response.create`` to ``response.done``; guarded by the lock."""
 
     response: JsonObject  # the response object; its status changes when it ends
-    text: str  # the full answer
+    plan: list[_Planned]
     in_conversation: bool
-    source: list[JsonObject]  # the prompt items, for the usage estimate
-    instructions: str | None
+    audio_format: AudioFormat  # of its spoken answers
+    prompt_text_tokens: int
+    prompt_audio_tokens: int
     started: bool = False  # taken by the response thread
     cancelled: bool = False  # response.cancel was accepted
     # What was streamed so far: the finishing events describe exactly this.
-    item: JsonObject | None = None
-    previous_id: str | None = None
-    part_added: bool = False
-    produced: str = ""
+    outputs: list[_Output] = attrs.Factory(list)
 
     @property
     def id(self) -> str:
@@ -96,21 +139,22 @@ class Responder:
         host: Host,
         wakeup: threading.Condition,
         *,
-        answer: Callable[[str], str],
-        delta_chunks: int,
-        delta_interval: float,
+        options: SimulatorOptions,
         register_thread: Callable[[threading.Thread], None] | None,
     ) -> None:
         self._host = host
         self._wakeup = wakeup  # its lock is the session's lock
-        self._answer = answer
-        self._delta_chunks = delta_chunks
-        self._delta_interval = delta_interval
+        self._options = options
         self._register_thread = register_thread
         self._active: _Job | None = None
         self._last_id: str | None = None
         self._closing = False
         self._worker: threading.Thread | None = None
+
+    @property
+    def in_progress(self) -> bool:
+        """A response is active (between its ``response.create`` and ``response.done``)."""
+        return self._active is not None
 
     def audio_response_id(self) -> str | None:
         """The response whose audio ``output_audio_buffer.clear`` clears.
@@ -160,7 +204,7 @@ class Responder:
         self._wakeup.notify_all()
 
     def create(self, event: Mapping[str, Any]) -> None:
-        """Accept ``response.create``: the response thread streams the answer."""
+        """Accept ``response.create``: plan the output; the response thread streams it."""
         spec = self._host.spec
         params = object_param(event, "response", required=False)
         refuse_unknown("response", params, spec.response_fields)
@@ -189,13 +233,23 @@ class Responder:
             source = self._response_input(params["input"])
         else:
             source = list(self._host.items)
-        text = self._answer(_last_user_text(source))
+        audio = self._wants_audio(params)
+        output_format = self._output_format(params)
+        plan = self._plan(source, params, audio)  # may run the reply callable
+        text_tokens, audio_ms = self._prompt(source, instructions)
         self._active = _Job(
-            response=self._response_object(random_id("resp_"), params, in_conversation),
-            text=text,
+            response=self._response_object(
+                random_id("resp_"),
+                params,
+                in_conversation,
+                audio=audio,
+                output_format=output_format,
+            ),
+            plan=plan,
             in_conversation=in_conversation,
-            source=copy.deepcopy(source),
-            instructions=instructions,
+            audio_format=audio_format(output_format),
+            prompt_text_tokens=text_tokens,
+            prompt_audio_tokens=audio_tokens(audio_ms),
         )
         if self._worker is None:
             self._worker = threading.Thread(
@@ -226,8 +280,68 @@ class Responder:
                 items.append(entry)
         return items
 
+    def _wants_audio(self, params: Mapping[str, Any]) -> bool:
+        """The response's output modalities (else the session's) include audio."""
+        field = self._host.spec.modalities
+        modalities = params.get(field, self._host.session.get(field))
+        return isinstance(modalities, list) and "audio" in modalities
+
+    def _output_format(self, params: Mapping[str, Any]) -> object:
+        """The output audio format field of the response, else of the session."""
+        session = self._host.session
+        if self._host.spec.name == "ga":
+            asked = _nested(params, "audio", "output")
+            if "format" in asked:
+                return asked["format"]
+            return _nested(session, "audio", "output").get("format")
+        return params.get("output_audio_format", session.get("output_audio_format"))
+
+    def _plan(
+        self, source: Sequence[Mapping[str, Any]], params: Mapping[str, Any], audio: bool
+    ) -> list[_Planned]:
+        """What the response outputs: function calls, or one (spoken or text) message."""
+        session = self._host.session
+        outputs = pending_outputs(source)
+        user_text = _last_user_text(source, self._host.spoken)
+        if outputs:
+            # The calls were made: answer with their results, never call again.
+            if self._options.default_reply:
+                text = results_answer(outputs, source)
+            else:
+                text = self._options.answer(user_text)
+        else:
+            calls = requested_calls(
+                user_text,
+                params.get("tools", session.get("tools")),
+                params.get("tool_choice", session.get("tool_choice")),
+            )
+            if calls:
+                return [_Planned("function_call", call=call) for call in calls]
+            text = self._options.answer(user_text)
+        return [_Planned("audio" if audio else "text", text)]
+
+    def _prompt(
+        self, source: Iterable[Mapping[str, Any]], instructions: str | None
+    ) -> tuple[int, float]:
+        """The usage estimate of a prompt: text tokens and milliseconds of audio."""
+        if instructions is None:
+            session_instructions = self._host.session.get("instructions")
+            instructions = session_instructions if isinstance(session_instructions, str) else ""
+        texts, audio_ms = [], 0.0
+        for item in source:
+            text, duration = _item_prompt(item, self._host.spoken)
+            texts.append(text)
+            audio_ms += duration
+        return _estimate_tokens(" ".join(texts) + instructions), audio_ms
+
     def _response_object(
-        self, response_id: str, params: Mapping[str, Any], in_conversation: bool
+        self,
+        response_id: str,
+        params: Mapping[str, Any],
+        in_conversation: bool,
+        *,
+        audio: bool,
+        output_format: object,
     ) -> JsonObject:
         host = self._host
         common: JsonObject = {
@@ -240,25 +354,22 @@ class Responder:
         }
         session = host.session
         if host.spec.name == "ga":
-            output_audio = (session.get("audio") or {}).get("output") or {}
+            voice = _nested(params, "audio", "output").get(
+                "voice", _nested(session, "audio", "output").get("voice")
+            )
             specific: JsonObject = {
-                # What this response produces: text, whatever was asked for.
-                "output_modalities": ["text"],
+                # What this response produces (audio always comes with its transcript).
+                "output_modalities": ["audio"] if audio else ["text"],
                 "max_output_tokens": params.get(
                     "max_output_tokens", session.get("max_output_tokens", "inf")
                 ),
-                "audio": {
-                    "output": {
-                        "format": output_audio.get("format"),
-                        "voice": output_audio.get("voice"),
-                    }
-                },
+                "audio": {"output": {"format": output_format, "voice": voice}},
             }
         else:
             specific = {
-                "modalities": ["text"],
+                "modalities": ["text", "audio"] if audio else ["text"],
                 "voice": params.get("voice", session.get("voice")),
-                "output_audio_format": session.get("output_audio_format"),
+                "output_audio_format": output_format,
                 "temperature": params.get("temperature", session.get("temperature")),
                 "max_output_tokens": params.get(
                     "max_response_output_tokens", session.get("max_response_output_tokens", "inf")
@@ -299,7 +410,8 @@ class Responder:
             if self._closing:
                 return
             self._host.emit({"type": "response.created", "response": job.response})
-        steps = self._text_message_steps(job, 0)
+            self._host.response_started()  # transcriptions held for a response go now
+        steps = self._steps(job)
         while True:
             with self._wakeup:
                 if self._closing:
@@ -314,90 +426,198 @@ class Responder:
                     self._wakeup.wait_for(lambda: job.cancelled or self._closing, delay)
         with self._wakeup:
             if not self._closing:
-                self._finish(job, 0)
+                self._finish(job)
+
+    def _steps(self, job: _Job) -> Iterator[float]:
+        """Stream every planned output, each up to its done events.
+
+        Each step sends its events and then yields how long to wait before the next one.
+        :meth:`_finish` closes an output a cancel interrupted.
+        """
+        for index, planned in enumerate(job.plan):
+            if planned.call is not None:
+                yield from self._call_steps(job, index, planned.call)
+            elif planned.kind == "audio":
+                yield from self._audio_steps(job, index, planned.text)
+            else:
+                yield from self._text_steps(job, index, planned.text)
+            self._close(job, job.outputs[-1], "completed")
 
     @staticmethod
-    def _where(job: _Job, output_index: int) -> JsonObject:
-        assert job.item is not None
+    def _where(job: _Job, output: _Output) -> JsonObject:
         return {
             "response_id": job.id,
-            "item_id": job.item["id"],
-            "output_index": output_index,
+            "item_id": output.item["id"],
+            "output_index": output.index,
             "content_index": 0,
         }
 
-    def _text_message_steps(self, job: _Job, output_index: int) -> Iterator[float]:
-        """Stream one assistant text message up to its last delta.
-
-        Each step sends its events and then yields how long to wait before the next one.
-        :meth:`_finish` sends the closing events of whatever was streamed.
-        """
+    def _start_output(self, job: _Job, index: int, kind: OutputKind, item: JsonObject) -> _Output:
+        """Announce a new output item (and add it to the conversation)."""
         host, spec = self._host, self._host.spec
-        item: JsonObject = {
-            "id": random_id("item_"),
-            "object": "realtime.item",
-            "type": "message",
-            "status": "in_progress",
-            "role": "assistant",
-            "content": [],
-        }
-        job.item = item
+        previous_id = None
         host.emit(
             {
                 "type": "response.output_item.added",
                 "response_id": job.id,
-                "output_index": output_index,
+                "output_index": index,
                 "item": item,
             }
         )
         if job.in_conversation:
-            job.previous_id = host.insert(item, len(host.items))
-            host.emit({"type": spec.item_added, "previous_item_id": job.previous_id, "item": item})
+            previous_id = host.insert(item, len(host.items))
+            host.emit({"type": spec.item_added, "previous_item_id": previous_id, "item": item})
+        output = _Output(index=index, kind=kind, item=item, previous_id=previous_id)
+        job.outputs.append(output)
+        return output
+
+    def _text_steps(self, job: _Job, index: int, text: str) -> Iterator[float]:
+        """Stream one assistant text message up to its last delta."""
+        spec = self._host.spec
+        output = self._start_output(job, index, "text", _assistant_message())
         yield 0.0
-        where = self._where(job, output_index)
-        host.emit(
+        where = self._where(job, output)
+        self._host.emit(
             {"type": "response.content_part.added", **where, "part": {"type": "text", "text": ""}}
         )
-        job.part_added = True
-        for piece in _split_text(job.text, self._delta_chunks):
-            yield self._delta_interval
+        output.part_added = True
+        for piece in _split_text(text, self._options.delta_chunks):
+            yield self._options.delta_interval
             delta: JsonObject = {"type": spec.text_delta, **where, "delta": piece}
             if spec.name == "ga":
                 # GA servers pad deltas with random characters against length side channels.
                 delta["obfuscation"] = random_id("", rng.randint(2, 12))
-            host.emit(delta)
-            job.produced += piece
+            self._host.emit(delta)
+            output.produced += piece
 
-    def _finish(self, job: _Job, output_index: int) -> None:
-        """Close what was streamed, then send ``response.done`` and ``rate_limits.updated``."""
+    def _audio_steps(self, job: _Job, index: int, text: str) -> Iterator[float]:
+        """Stream one spoken assistant message: transcript and audio deltas, 100 ms a step."""
         host, spec = self._host, self._host.spec
-        cancelled = job.cancelled
-        item = job.item
-        if item is not None:
-            if job.part_added:
-                where = self._where(job, output_index)
-                part = {"type": "text", "text": job.produced}
-                host.emit({"type": spec.text_done, **where, "text": job.produced})
-                host.emit({"type": "response.content_part.done", **where, "part": part})
-                item["content"] = [{"type": spec.text_content_type, "text": job.produced}]
-            item["status"] = "incomplete" if cancelled else "completed"
-            host.emit(
+        output = self._start_output(job, index, "audio", _assistant_message())
+        spoken = output.spoken = SpokenAudio()
+        if job.in_conversation:  # conversation.item.truncate can cut it
+            host.spoken[output.item["id"]] = spoken
+        yield 0.0
+        where = self._where(job, output)
+        host.emit(
+            {
+                "type": "response.content_part.added",
+                **where,
+                "part": {"type": "audio", "transcript": ""},
+            }
+        )
+        output.part_added = True
+        fmt = job.audio_format
+        audio = synthesize(text, fmt)
+        chunk = round(fmt.bytes_per_ms * AUDIO_CHUNK_MS)
+        started = 0.0
+        for offset in range(0, len(audio), chunk):
+            yield self._audio_wait(started, spoken.streamed_ms)
+            if offset == 0:
+                started = time.monotonic()
+            data = audio[offset : offset + chunk]
+            end_ms = spoken.streamed_ms + fmt.duration_ms(len(data))
+            # The characters whose sound starts in this chunk.
+            last = min(len(text), math.ceil(round(end_ms / MS_PER_CHARACTER, 6)))
+            piece = text[len(spoken.transcript) : last]
+            if piece:
+                host.emit({"type": spec.transcript_delta, **where, "delta": piece})
+            host.emit({"type": spec.audio_delta, **where, "delta": base64.b64encode(data).decode()})
+            spoken.streamed_ms = end_ms
+            spoken.transcript += piece
+            output.produced = spoken.transcript
+
+    def _audio_wait(self, started: float, sent_ms: float) -> float:
+        """Seconds to wait before the next audio delta."""
+        wait = self._options.delta_interval
+        pacing = self._options.audio_pacing
+        if pacing and sent_ms > 0:
+            due = started + sent_ms / 1000 / pacing
+            wait = max(wait, due - time.monotonic())
+        return wait
+
+    def _call_steps(self, job: _Job, index: int, call: FunctionCall) -> Iterator[float]:
+        """Stream one function call up to its last arguments delta."""
+        item: JsonObject = {
+            "id": random_id("item_"),
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "name": call.name,
+            "call_id": random_id("call_", 16),
+            "arguments": "",
+        }
+        output = self._start_output(job, index, "function_call", item)
+        for piece in _split_text(call.arguments, self._options.delta_chunks):
+            yield self._options.delta_interval
+            self._host.emit(
                 {
-                    "type": "response.output_item.done",
+                    "type": "response.function_call_arguments.delta",
                     "response_id": job.id,
-                    "output_index": output_index,
-                    "item": item,
+                    "item_id": item["id"],
+                    "output_index": index,
+                    "call_id": item["call_id"],
+                    "delta": piece,
                 }
             )
-            if job.in_conversation and spec.item_done is not None:
-                host.emit(
-                    {"type": spec.item_done, "previous_item_id": job.previous_id, "item": item}
-                )
+            output.produced += piece
+
+    def _close(self, job: _Job, output: _Output, status: str) -> None:
+        """Send the done events of what ``output`` streamed; its item gets ``status``."""
+        host, spec = self._host, self._host.spec
+        item = output.item
+        if output.kind == "function_call":
+            done: JsonObject = {
+                "type": "response.function_call_arguments.done",
+                "response_id": job.id,
+                "item_id": item["id"],
+                "output_index": output.index,
+                "call_id": item["call_id"],
+            }
+            if spec.name == "ga":
+                done["name"] = item["name"]
+            done["arguments"] = item["arguments"] = output.produced
+            host.emit(done)
+        elif output.part_added:
+            where = self._where(job, output)
+            if output.spoken is not None:
+                host.emit({"type": spec.audio_done, **where})
+                host.emit({"type": spec.transcript_done, **where, "transcript": output.produced})
+                part = {"type": "audio", "transcript": output.produced}
+                # A truncation keeps only what was heard in the conversation.
+                content = {"type": spec.audio_content_type, "transcript": output.spoken.heard}
+            else:
+                host.emit({"type": spec.text_done, **where, "text": output.produced})
+                part = {"type": "text", "text": output.produced}
+                content = {"type": spec.text_content_type, "text": output.produced}
+            host.emit({"type": "response.content_part.done", **where, "part": part})
+            item["content"] = [content]
+        item["status"] = status
+        host.emit(
+            {
+                "type": "response.output_item.done",
+                "response_id": job.id,
+                "output_index": output.index,
+                "item": item,
+            }
+        )
+        if job.in_conversation and spec.item_done is not None:
+            host.emit(
+                {"type": spec.item_done, "previous_item_id": output.previous_id, "item": item}
+            )
+        output.closed = True
+
+    def _finish(self, job: _Job) -> None:
+        """Close what was streamed, then send ``response.done`` and ``rate_limits.updated``."""
+        host = self._host
+        cancelled = job.cancelled
+        if job.outputs and not job.outputs[-1].closed:
+            self._close(job, job.outputs[-1], "incomplete" if cancelled else "completed")
         response = job.response
         response["status"] = "cancelled" if cancelled else "completed"
         response["status_details"] = dict(CANCELLED) if cancelled else None
-        response["output"] = [] if item is None else [item]
-        response["usage"] = self._usage(job.source, job.produced, job.instructions)
+        response["output"] = [output.item for output in job.outputs]
+        response["usage"] = self._usage(job)
         # The response ends before response.done goes out: a client that saw it may
         # create the next one at once.
         self._active = None
@@ -406,30 +626,49 @@ class Responder:
         # Real servers report rate limits after every response.done.
         host.emit({"type": "rate_limits.updated", "rate_limits": [dict(r) for r in RATE_LIMITS]})
 
-    def _usage(
-        self, source: Iterable[Mapping[str, Any]], text: str, instructions: str | None
-    ) -> JsonObject:
-        if instructions is None:
-            session_instructions = self._host.session.get("instructions")
-            instructions = session_instructions if isinstance(session_instructions, str) else ""
-        prompt = " ".join(_item_text(item) for item in source) + instructions
-        input_tokens, output_tokens = _estimate_tokens(prompt), _estimate_tokens(text)
+    def _usage(self, job: _Job) -> JsonObject:
+        """Token estimates: 4 characters a text token, 50 ms an audio token."""
+        text_out = sum(_estimate_tokens(output.produced) for output in job.outputs)
+        audio_out = audio_tokens(
+            sum(output.spoken.streamed_ms for output in job.outputs if output.spoken is not None)
+        )
+        text_in, audio_in = job.prompt_text_tokens, job.prompt_audio_tokens
         cached: JsonObject = {"text_tokens": 0, "audio_tokens": 0}
         input_details: JsonObject = {
-            "text_tokens": input_tokens,
-            "audio_tokens": 0,
+            "text_tokens": text_in,
+            "audio_tokens": audio_in,
             "cached_tokens": 0,
             "cached_tokens_details": cached,
         }
         if self._host.spec.name == "ga":
             input_details["image_tokens"] = cached["image_tokens"] = 0
+        input_tokens, output_tokens = text_in + audio_in, text_out + audio_out
         return {
             "total_tokens": input_tokens + output_tokens,
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
             "input_token_details": input_details,
-            "output_token_details": {"text_tokens": output_tokens, "audio_tokens": 0},
+            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
         }
+
+
+def _assistant_message() -> JsonObject:
+    return {
+        "id": random_id("item_"),
+        "object": "realtime.item",
+        "type": "message",
+        "status": "in_progress",
+        "role": "assistant",
+        "content": [],
+    }
+
+
+def _nested(container: Mapping[str, Any], *path: str) -> Mapping[str, Any]:
+    """``container[path[0]][path[1]]...``, or ``{}`` where a step is not an object."""
+    value: object = container
+    for name in path:
+        value = value.get(name) if isinstance(value, Mapping) else None
+    return value if isinstance(value, Mapping) else {}
 
 
 def _split_text(text: str, pieces: int) -> list[str]:
@@ -461,10 +700,39 @@ def _item_text(item: Mapping[str, Any]) -> str:
     return " ".join(texts)
 
 
-def _last_user_text(items: Iterable[Mapping[str, Any]]) -> str:
+def _item_prompt(item: Mapping[str, Any], spoken: Mapping[str, SpokenAudio]) -> tuple[str, float]:
+    """What an item weighs in a prompt: its text, and milliseconds of audio.
+
+    Audio the server knows (committed or spoken in this session) counts as audio, its
+    transcript not as text; function calls count their arguments and outputs as text.
+    """
+    item_id = item.get("id")
+    audio = spoken.get(item_id) if isinstance(item_id, str) else None
+    content = item.get("content")
+    if audio is not None and isinstance(content, list):
+        texts = [
+            part.get("text")
+            for part in content
+            if isinstance(part, dict) and part.get("type") not in _AUDIO_PARTS
+        ]
+        text = " ".join(value for value in texts if isinstance(value, str) and value)
+        return text, audio.duration_ms
+    text = _item_text(item)
+    for name in ("arguments", "output"):
+        value = item.get(name)
+        if isinstance(value, str) and value:
+            text = f"{text} {value}" if text else value
+    return text, 0.0
+
+
+def _last_user_text(items: Iterable[Mapping[str, Any]], spoken: Mapping[str, SpokenAudio]) -> str:
+    """The text of the last user message that has some (for audio: what was heard)."""
     for item in reversed(list(items)):
         if item.get("type") == "message" and item.get("role") == "user":
             text = _item_text(item)
+            item_id = item.get("id")
+            if not text and isinstance(item_id, str) and item_id in spoken:
+                text = spoken[item_id].heard
             if text:
                 return text
     return ""

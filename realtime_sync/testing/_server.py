@@ -170,9 +170,10 @@ class LocalRealtimeServer(ServerControls):
     in ``models`` gets an ``error`` and close code 4000, as real servers answer. Every
     other connection starts with ``session.created`` and is answered as the
     :mod:`realtime_sync.testing` documentation describes: every client event type of both
-    dialects, text responses streamed ``delta_chunks`` deltas ``delta_interval`` seconds
-    apart on a response thread of the connection, while the connection goes on reading and
-    answering client events in arrival order.
+    dialects; text, spoken and function call responses streamed on a response thread of
+    the connection (``delta_interval`` seconds before each delta, spoken audio paced by
+    ``audio_pacing``), while the connection goes on reading and answering client events in
+    arrival order.
 
     Test controls (:meth:`reject_handshake`, :meth:`fail_after_accept`, :meth:`push`,
     :meth:`drop_connections`, :meth:`close_connections`, :meth:`answer_pings`) are
@@ -194,6 +195,9 @@ class LocalRealtimeServer(ServerControls):
         emulate_beta_shutdown: bool = False,
         session_lifetime: float | None = None,
         models: Iterable[str] | None = KNOWN_MODELS,
+        audio_pacing: float | None = None,
+        transcribe: Callable[[bytes], str] | None = None,
+        late_transcripts: bool = False,
     ) -> None:
         """Configure the server; nothing listens until :meth:`start`.
 
@@ -207,10 +211,11 @@ class LocalRealtimeServer(ServerControls):
                 By default the server answers ``"You said: <text>"``, or a greeting.
             delta_chunks: How many text delta events a response streams (fewer when the
                 text is shorter than that many characters; at least one).
-            delta_interval: Seconds the response thread waits before each text delta
-                (0, the default, streams as fast as the socket allows). Set it, e.g. to
-                0.05, to act while a response is in progress: send ``response.cancel`` or
-                a second ``response.create`` after the first delta arrives.
+            delta_interval: Seconds the response thread waits before each delta (text,
+                audio or function call arguments; 0, the default, streams as fast as the
+                socket allows). Set it, e.g. to 0.05, to act while a response is in
+                progress: send ``response.cancel`` or a second ``response.create`` after
+                the first delta arrives.
             emulate_beta_shutdown: Answer beta-dialect connections on ``/v1/realtime``
                 with the ``beta_api_shape_disabled`` error and close code 4000, as
                 api.openai.com does since May 2026.
@@ -221,6 +226,16 @@ class LocalRealtimeServer(ServerControls):
                 Default: :data:`KNOWN_MODELS` (the realtime models of the official
                 ``openai`` package and the client's defaults). ``None`` accepts any name.
                 Azure paths accept any deployment name.
+            audio_pacing: Speed of spoken answers' audio deltas relative to real time:
+                ``None`` or 0 (the default) as fast as possible, 1.0 each 100 ms delta
+                when the audio before it has played, 2.0 twice as fast.
+            transcribe: What the server hears in committed input audio: called with the
+                buffer's bytes (in the session's input format). By default the server
+                reads back its own synthesised speech (:func:`synthesize_speech`), and
+                hears ``"(<n> ms of audio)"`` in anything else.
+            late_transcripts: Send input audio transcriptions only once a response is in
+                progress (right after its ``response.created``), as real servers often
+                do; by default they follow the committed item at once.
         """
         # Validates reply pacing and the lifetime (ValueError).
         self._options = SimulatorOptions(
@@ -228,6 +243,9 @@ class LocalRealtimeServer(ServerControls):
             delta_chunks=delta_chunks,
             delta_interval=delta_interval,
             session_lifetime=session_lifetime,
+            audio_pacing=audio_pacing,
+            transcribe=transcribe,
+            late_transcripts=late_transcripts,
         )
         self._settings = AdmissionSettings(
             api_key=api_key,

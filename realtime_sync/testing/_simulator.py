@@ -9,7 +9,8 @@ reason), then calls :meth:`~SessionSimulator.open` (or :meth:`~SessionSimulator.
 
 What a session answers, and with which errors, is described in the
 :mod:`realtime_sync.testing` documentation; this module is where it happens (responses
-themselves are in :mod:`._responses`).
+themselves are in :mod:`._responses`, the voice in :mod:`._voice`, function calls in
+:mod:`._tools`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import copy
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,7 +32,6 @@ import attrs
 from .._endpoints import Dialect
 from ._catalogue import (
     GA_TRANSCRIPTION_FIELDS,
-    GREETING,
     MIN_COMMIT_MS,
     SESSION_SECONDS,
     SPECS,
@@ -48,54 +49,36 @@ from ._catalogue import (
     server_error,
     transcription_session,
 )
+from ._options import SimulatorOptions
 from ._responses import Responder, SendFailed
+from ._voice import (
+    AudioFormat,
+    SpokenAudio,
+    audio_format,
+    audio_tokens,
+    describe_audio,
+    recognize,
+)
 
 __all__ = ["SessionSimulator", "SimulatorOptions"]
 
 _log = logging.getLogger("realtime_sync.testing")
 
 _EXPIRY_JOIN_TIMEOUT = 2.0  # seconds expire() waits for a response in progress to stop
-
-
-def _positive_chunks(_instance: object, _attribute: object, value: int) -> None:
-    if value < 1:
-        raise ValueError("delta_chunks must be at least 1")
-
-
-def _interval(_instance: object, _attribute: object, value: float) -> None:
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError("delta_interval must be a finite number of seconds, 0 or more")
-
-
-def _lifetime(_instance: object, _attribute: object, value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ValueError("session_lifetime must be positive")
+_TRANSCRIPTION_DELTA = "conversation.item.input_audio_transcription.delta"
+_TRANSCRIPTION_COMPLETED = "conversation.item.input_audio_transcription.completed"
+_LOGPROBS = "item.input_audio_transcription.logprobs"
+_WORDS = re.compile(r"\s*\S+\s*|\s+")  # a transcription delta: a word and its spaces
 
 
 @attrs.frozen
-class SimulatorOptions:
-    """How simulated sessions answer; shared by every session of a server."""
+class _Transcription:
+    """The transcription of one committed user audio item, ready to send."""
 
-    reply: str | Callable[[str], str] | None = None
-    """The answer text of every response: a fixed string, or a callable that receives the
-    last user text of the conversation (``""`` when there is none) and runs on the thread
-    that calls :meth:`SessionSimulator.receive`. By default ``"You said: <text>"``, or a
-    greeting."""
-    delta_chunks: int = attrs.field(default=4, validator=_positive_chunks)
-    """How many text deltas a response streams (fewer for a shorter text; at least one)."""
-    delta_interval: float = attrs.field(default=0.0, validator=_interval)
-    """Seconds the response thread waits before each text delta."""
-    session_lifetime: float | None = attrs.field(default=None, validator=_lifetime)
-    """Seconds a session lasts (its ``expires_at``); ``None``: the real 60 minutes. The
-    transport calls :meth:`SessionSimulator.expire` when the time is up."""
-
-    def answer(self, user_text: str) -> str:
-        """The text of a response to ``user_text``."""
-        if callable(self.reply):
-            return self.reply(user_text)
-        if self.reply is not None:
-            return self.reply
-        return f"You said: {user_text}" if user_text else GREETING
+    item_id: str
+    transcript: str
+    model: object  # the transcription model the session named
+    duration_ms: float
 
 
 class SessionSimulator:
@@ -126,7 +109,7 @@ class SessionSimulator:
             model: The model (or Azure deployment) the session reports.
             send: Sends one complete JSON text frame to the client.
             close: Asks the transport to close the connection with a code and reason.
-            options: Reply text and pacing, session lifetime.
+            options: Replies, pacing, transcription, session lifetime.
             register_thread: Called with the response thread before it starts, so that
                 the transport can join it when it shuts down.
             on_received: Called with every parsed client event before it is answered
@@ -138,21 +121,21 @@ class SessionSimulator:
         factory = beta_session if dialect == "beta" else ga_session
         self.session: JsonObject = factory(model, expires_at)
         self.items: list[JsonObject] = []
+        self.spoken: dict[str, SpokenAudio] = {}  # the audio of conversation items, by id
         self.conversation_id = random_id("conv_")
         self._send = send
         self._close = close
         self._options = options
         self._on_received = on_received
-        self._audio_bytes = 0
+        self._audio = bytearray()  # the input audio buffer
+        self._held: list[_Transcription] = []  # late transcriptions, waiting for a response
         self._transcription = transcription_session()
         self._transcribing = False  # a transcription_session.update was accepted
         self._lock = threading.RLock()
         self._responder = Responder(
             self,
             threading.Condition(self._lock),
-            answer=options.answer,
-            delta_chunks=options.delta_chunks,
-            delta_interval=options.delta_interval,
+            options=options,
             register_thread=register_thread,
         )
 
@@ -305,15 +288,33 @@ class SessionSimulator:
         if self.spec.item_done is not None:
             self.emit({"type": self.spec.item_done, "previous_item_id": previous_id, "item": item})
 
-    def _bytes_per_ms(self) -> float:
+    def response_started(self) -> None:
+        """A response was created: send the transcriptions held for one (the responder's call)."""
+        held, self._held = self._held, []
+        for transcription in held:
+            self._send_transcription(transcription)
+
+    def _input_format(self) -> AudioFormat:
         if self._transcribing:
-            fmt = self._transcription.get("input_audio_format", "pcm16")
-            return 48.0 if fmt == "pcm16" else 8.0
+            return audio_format(self._transcription.get("input_audio_format"))
         if self.spec.name == "ga":
-            audio = self.session.get("audio") or {}
-            fmt = ((audio.get("input") or {}).get("format") or {}).get("type", "audio/pcm")
-            return 48.0 if fmt == "audio/pcm" else 8.0
-        return 48.0 if self.session.get("input_audio_format", "pcm16") == "pcm16" else 8.0
+            return audio_format(_section(self.session, "input").get("format"))
+        return audio_format(self.session.get("input_audio_format"))
+
+    def _transcription_model(self) -> tuple[bool, object]:
+        """Whether committed audio is transcribed, and by which model."""
+        if self.spec.name == "ga" and not self._transcribing:
+            config = _section(self.session, "input").get("transcription")
+        elif self._transcribing:
+            config = self._transcription.get("input_audio_transcription")
+        else:
+            config = self.session.get("input_audio_transcription")
+        if not isinstance(config, Mapping):
+            return False, None
+        return True, config.get("model")
+
+    def _transcription_only(self) -> bool:
+        return self._transcribing or self.session.get("type") == "transcription"
 
     # Handlers: session
 
@@ -417,6 +418,7 @@ class SessionSimulator:
     def _on_item_delete(self, event: JsonObject) -> None:
         index = self.index_of(event.get("item_id"), "item_id")
         item = self.items.pop(index)
+        self.spoken.pop(item["id"], None)
         self.emit({"type": "conversation.item.deleted", "item_id": item["id"]})
 
     def _on_item_retrieve(self, event: JsonObject) -> None:
@@ -430,7 +432,10 @@ class SessionSimulator:
                 "invalid_value", "Only assistant message items can be truncated.", param="item_id"
             )
         content = item.get("content") or []
-        for name, limit in (("content_index", len(content)), ("audio_end_ms", None)):
+        spoken = self.spoken.get(item["id"])
+        # An audio item still streaming has its one part only when its response ends.
+        parts = max(len(content), 1 if spoken is not None else 0)
+        for name, limit in (("content_index", parts), ("audio_end_ms", None)):
             value = event.get(name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ClientError(
@@ -440,6 +445,8 @@ class SessionSimulator:
                 )
             if value < 0 or (limit is not None and value >= limit):
                 raise ClientError("invalid_value", f"'{name}' is out of range.", param=name)
+        if spoken is not None:
+            self._cut(item, spoken, event["content_index"], event["audio_end_ms"])
         self.emit(
             {
                 "type": "conversation.item.truncated",
@@ -448,6 +455,22 @@ class SessionSimulator:
                 "audio_end_ms": event["audio_end_ms"],
             }
         )
+
+    def _cut(self, item: JsonObject, spoken: SpokenAudio, content_index: int, end_ms: int) -> None:
+        """Truncate a spoken item's audio at ``end_ms``: its transcript keeps what was heard."""
+        content = item.get("content") or []
+        part = content[content_index] if content_index < len(content) else None
+        duration = spoken.duration_ms
+        if end_ms > duration:
+            # Real servers' words (an invalid_request_error, code invalid_value).
+            raise ClientError(
+                "invalid_value",
+                f"Audio content of {math.floor(duration)}ms is already shorter than {end_ms}ms",
+                param="audio_end_ms",
+            )
+        spoken.cut_ms = end_ms
+        if part is not None:  # else the response still streams it; it takes the cut at its end
+            part["transcript"] = spoken.heard
 
     # Handlers: audio buffers
 
@@ -460,21 +483,24 @@ class SessionSimulator:
                 param="audio",
             )
         try:
-            self._audio_bytes += len(base64.b64decode(audio, validate=True))
+            self._audio += base64.b64decode(audio, validate=True)
         except (binascii.Error, ValueError):
             raise ClientError(
                 "invalid_value", "'audio' is not valid base64.", param="audio"
             ) from None
 
     def _on_audio_commit(self, _event: JsonObject) -> None:
-        buffered_ms = self._audio_bytes / self._bytes_per_ms()
+        fmt = self._input_format()
+        buffered_ms = fmt.duration_ms(len(self._audio))
         if buffered_ms < MIN_COMMIT_MS:
             raise ClientError(
                 "input_audio_buffer_commit_empty",
                 f"Cannot commit the input audio buffer: it holds {buffered_ms:.2f} ms of audio, "
                 f"at least {MIN_COMMIT_MS:.0f} ms are needed.",
             )
-        self._audio_bytes = 0
+        audio = bytes(self._audio)
+        heard = self._hear(audio, fmt, buffered_ms)  # before anything is sent: it may fail
+        self._audio.clear()
         item: JsonObject = {
             "id": random_id("item_"),
             "object": "realtime.item",
@@ -484,6 +510,7 @@ class SessionSimulator:
             "content": [{"type": "input_audio", "transcript": None}],
         }
         previous_id = self.insert(item, len(self.items))
+        self.spoken[item["id"]] = SpokenAudio(streamed_ms=buffered_ms, transcript=heard)
         self.emit(
             {
                 "type": "input_audio_buffer.committed",
@@ -492,9 +519,79 @@ class SessionSimulator:
             }
         )
         self._announce_item(item, previous_id)
+        transcribed, model = self._transcription_model()
+        if transcribed:
+            transcription = _Transcription(item["id"], heard, model, buffered_ms)
+            late = self._options.late_transcripts and not self._transcription_only()
+            if late and not self._responder.in_progress:
+                self._held.append(transcription)  # sent after the next response.created
+            else:
+                self._send_transcription(transcription)
+
+    def _hear(self, audio: bytes, fmt: AudioFormat, duration_ms: float) -> str:
+        """What the server hears in committed audio (see ``SimulatorOptions.transcribe``)."""
+        if self._options.transcribe is not None:
+            heard = self._options.transcribe(audio)
+            if not isinstance(heard, str):
+                raise TypeError(f"transcribe returned {type(heard).__name__}, not str")
+            return heard
+        recognized = recognize(audio, fmt)
+        return describe_audio(duration_ms) if recognized is None else recognized
+
+    def _send_transcription(self, transcription: _Transcription) -> None:
+        """The transcription events of a user audio item; its transcript is then set.
+
+        Deltas are words (whisper-1: GA sends the whole text as one delta, beta none);
+        ``logprobs`` (a certain 0.0 per word) when the session's ``include`` asks for them.
+        """
+        item_id, transcript = transcription.item_id, transcription.transcript
+        whisper = transcription.model == "whisper-1"
+        words = _WORDS.findall(transcript)
+        if not whisper:
+            pieces = words
+        elif self.spec.name == "ga":
+            pieces = [transcript]  # whisper-1 does not stream: one delta, the whole text
+        else:
+            pieces = []
+        logprobs = self._logprobs_included()
+        where: JsonObject = {"item_id": item_id, "content_index": 0}
+        for piece in pieces:
+            delta: JsonObject = {"type": _TRANSCRIPTION_DELTA, **where, "delta": piece}
+            if logprobs:
+                delta["logprobs"] = [_logprob(piece)]
+            self.emit(delta)
+        usage: JsonObject
+        if whisper:
+            usage = {"type": "duration", "seconds": round(transcription.duration_ms / 1000, 3)}
+        else:
+            audio_in, text_out = audio_tokens(transcription.duration_ms), (len(transcript) + 3) // 4
+            usage = {
+                "type": "tokens",
+                "total_tokens": audio_in + text_out,
+                "input_tokens": audio_in,
+                "input_token_details": {"text_tokens": 0, "audio_tokens": audio_in},
+                "output_tokens": text_out,
+            }
+        completed: JsonObject = {
+            "type": _TRANSCRIPTION_COMPLETED,
+            **where,
+            "transcript": transcript,
+            "usage": usage,
+        }
+        if logprobs:
+            completed["logprobs"] = [_logprob(word) for word in words]
+        self.emit(completed)
+        for item in self.items:
+            if item["id"] == item_id:
+                item["content"][0]["transcript"] = transcript
+
+    def _logprobs_included(self) -> bool:
+        settings = self._transcription if self._transcribing else self.session
+        include = settings.get("include")
+        return isinstance(include, list) and _LOGPROBS in include
 
     def _on_audio_clear(self, _event: JsonObject) -> None:
-        self._audio_bytes = 0
+        self._audio.clear()
         self.emit({"type": "input_audio_buffer.cleared"})
 
     def _on_output_audio_clear(self, _event: JsonObject) -> None:
@@ -526,3 +623,15 @@ _HANDLERS: dict[str, Callable[[SessionSimulator, JsonObject], None]] = {
     "response.create": SessionSimulator._on_response_create,
     "response.cancel": SessionSimulator._on_response_cancel,
 }
+
+
+def _section(session: Mapping[str, Any], direction: str) -> Mapping[str, Any]:
+    """A GA session's ``audio.input`` or ``audio.output`` settings (``{}`` when absent)."""
+    audio = session.get("audio")
+    settings = audio.get(direction) if isinstance(audio, Mapping) else None
+    return settings if isinstance(settings, Mapping) else {}
+
+
+def _logprob(token: str) -> JsonObject:
+    """A transcription log probability: every word of a simulated transcript is certain."""
+    return {"token": token, "bytes": list(token.encode()), "logprob": 0.0}
