@@ -1,7 +1,7 @@
 """A terminal chat over the Realtime API, in plain blocking Python.
 
-    python examples/text_chat.py            # OPENAI_API_KEY from the environment
-    python examples/text_chat.py --local    # against the built-in local server
+    python examples/text_chat.py            # OpenAI when OPENAI_API_KEY is set
+    python examples/text_chat.py --local    # the built-in local server
 
 Each line you type becomes a user message; the answer streams back as it is generated.
 """
@@ -9,54 +9,11 @@ Each line you type becomes a user message; the answer streams back as it is gene
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from collections.abc import Iterator
-from typing import Any
 
-from realtime_sync import RealtimeClient, RealtimeError
+from _connect import realtime_client
 
-
-@contextlib.contextmanager
-def client_options(local: bool) -> Iterator[dict[str, Any]]:
-    if not local:
-        yield {}
-        return
-    from realtime_sync.testing import LocalRealtimeServer
-
-    with LocalRealtimeServer() as server:
-        yield {"api_key": "local", "url": server.url}
-
-
-def chat(client: RealtimeClient) -> None:
-    client.on("response.output_text.delta", lambda ev: print(ev.delta, end="", flush=True))
-    client.on("error", lambda ev: print(f"\n[server error] {ev.error.message}"))
-    with client:
-        client.send(
-            {
-                "type": "session.update",
-                "session": {"type": "realtime", "output_modalities": ["text"]},
-            }
-        )
-        for line in sys.stdin:
-            text = line.strip()
-            if not text:
-                continue
-            client.send(
-                {
-                    "type": "conversation.item.create",
-                    "item": {
-                        "type": "message",
-                        "role": "user",
-                        "content": [{"type": "input_text", "text": text}],
-                    },
-                }
-            )
-            done = client.expect("response.done")
-            client.send({"type": "response.create"})
-            print("assistant: ", end="", flush=True)
-            done.wait(timeout=60)
-            print()
+from realtime_sync import RealtimeError
 
 
 def main() -> int:
@@ -64,8 +21,23 @@ def main() -> int:
     parser.add_argument("--local", action="store_true", help="use the built-in local server")
     args = parser.parse_args()
     try:
-        with client_options(args.local) as options:
-            chat(RealtimeClient(**options))
+        with realtime_client(args.local) as client:
+            client.session.update(session={"output_modalities": ["text"]})
+            for line in sys.stdin:
+                if not line.strip():
+                    continue
+                client.conversation.item.create(
+                    item={
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": line.strip()}],
+                    }
+                )
+                print("assistant: ", end="", flush=True)
+                handle = client.create_response()
+                for delta in handle.text_stream(timeout=60):
+                    print(delta, end="", flush=True)
+                print(f"  [{handle.wait(timeout=60).usage.total_tokens} tokens]")
     except RealtimeError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -33,6 +33,7 @@ from ._errors import (
 from ._events_stream import EventStream
 from ._interruption import Interruption
 from ._session import SessionState
+from ._tools import ToolArgumentsError, ToolRegistry
 from ._transport import (
     EndKind,
     EndSink,
@@ -130,6 +131,8 @@ __all__ = [
     "SessionState",
     "TextDeltaEvent",
     "TextDoneEvent",
+    "ToolArgumentsError",
+    "ToolRegistry",
     "Transport",
     "TransportConnection",
     "TransportEnded",

@@ -52,6 +52,8 @@ from ._resources import (
 from ._secrets import install_log_filter
 from ._server_events import decode_event
 from ._session import SessionCore, SessionState
+from ._tool_runner import ToolRunner
+from ._tools import ToolRegistry
 from ._transport import Transport, TransportConnection, TransportEnded
 from ._turns import Reply, ResponseHandle, Turns
 from ._websocket import WebSocketTransport
@@ -61,6 +63,7 @@ __all__ = ["RealtimeClient"]
 logger = logging.getLogger("realtime_sync")
 
 H = TypeVar("H", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., Any])
 _client_numbers = itertools.count(1)
 
 
@@ -135,6 +138,7 @@ class RealtimeClient:
         conversation_audio: bool = True,
         conversation_max_items: int | None = None,
         auto_interrupt: bool = True,
+        auto_tools: bool = True,
     ) -> None:
         """Configure a client for OpenAI (or any OpenAI-compatible Realtime endpoint).
 
@@ -177,6 +181,8 @@ class RealtimeClient:
             auto_interrupt: With server VAD, when the user starts speaking over the model's
                 audio, cut it at what was played (see :meth:`interrupt`); only for audio
                 whose playback the app reports with :meth:`report_playback`.
+            auto_tools: Run registered tools when the model calls them and answer it
+                (False: the app answers ``function_call`` items itself).
         """
         azure = any(
             value is not None
@@ -236,7 +242,15 @@ class RealtimeClient:
         self._link: _Link | None = None
         number = next(_client_numbers)
         self._name = f"realtime_sync-{number}"
-        self._turns = Turns(self, lambda: output_audio_format(self._session))
+        self.tools = ToolRegistry()
+        """The Python functions the model may call (also ``@client.tool``, ``add_tool()``)."""
+        self._turns = Turns(
+            self,
+            lambda: output_audio_format(self._session),
+            # Late-bound: the runner, made next, answers through these turns.
+            continues=lambda response: self._runner.will_answer(response),  # noqa: PLW0108
+        )
+        self._runner = ToolRunner(self, self.tools, self._turns, automatic=auto_tools)
         self._state = ConversationState(
             dialect=target.dialect,
             keep_audio=conversation_audio,
@@ -248,7 +262,12 @@ class RealtimeClient:
         self._dispatcher = Dispatcher(
             self._registry,
             name=self._name,
-            reducers=[self._state.receive, self._turns.receive, self._playback.receive],
+            reducers=[
+                self._state.receive,
+                self._turns.receive,
+                self._runner.receive,
+                self._playback.receive,
+            ],
             decode=(
                 _normalized_decode
                 if normalize_events and target.dialect == "beta"
@@ -507,6 +526,7 @@ class RealtimeClient:
         if link is None:
             return
         self._wind_down(link, self._close_timeout if timeout is None else timeout)
+        self._runner.close()
 
     def _wind_down(self, link: _Link, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -628,6 +648,58 @@ class RealtimeClient:
         for piece in audio.chunks(data, ms=chunk_ms, rate=rate, sample_width=width):
             self.input_audio_buffer.append(audio=piece)
         return audio.duration_ms(data, rate=rate, sample_width=width)
+
+    @overload
+    def tool(self, function: F, /) -> F: ...
+    @overload
+    def tool(
+        self,
+        function: None = None,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Callable[[F], F]: ...
+
+    def tool(
+        self,
+        function: F | None = None,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> F | Callable[[F], F]:
+        """Register a function the model may call, as a decorator (``@client.tool`` or
+        ``@client.tool(timeout=5)``). Its JSON schema comes from the signature, the
+        annotations and the docstring unless ``parameters`` gives it; the session's tool
+        list follows. When the model calls it, it runs on a worker pool (never on the
+        dispatcher thread), within ``timeout`` seconds; what it returns, or raises, is
+        sent back to the model, and one response follows each batch of calls."""
+        if function is None:
+            return self.tools.tool(
+                name=name, description=description, parameters=parameters, timeout=timeout
+            )
+        return self.tools.add(
+            function, name=name, description=description, parameters=parameters, timeout=timeout
+        )
+
+    def add_tool(
+        self,
+        function: F,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> F:
+        """Register ``function`` as a tool (see :meth:`tool`); return it."""
+        return self.tools.add(
+            function, name=name, description=description, parameters=parameters, timeout=timeout
+        )
 
     def report_playback(self, played_ms: float, *, item_id: str | None = None) -> None:
         """Tell the client how much of the model's audio has been played (ms), for the

@@ -6,6 +6,7 @@ Every exception the library raises derives from :class:`RealtimeError`::
     ├── ConfigurationError          bad arguments, no API key (also a ValueError)
     │   └── UnknownEventTypeError   on("respnse.done"): a name no dialect has
     ├── InvalidEventError           not a valid client event, or a field the dialect lacks
+    ├── ToolArgumentsError          the model's arguments do not fit a tool (also a ValueError)
     ├── NotConnectedError           send() with no open session
     ├── AlreadyConnectedError       connect() while a session is open or opening
     ├── WouldDeadlockError          a blocking call made on the dispatcher thread

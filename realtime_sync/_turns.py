@@ -241,9 +241,18 @@ class ResponseHandle:
 class Turns:
     """Ties responses to the requests that asked for them (a reducer of the dispatcher)."""
 
-    def __init__(self, sender: _Sender, output_format: Callable[[], Any] = lambda: None) -> None:
+    def __init__(
+        self,
+        sender: _Sender,
+        output_format: Callable[[], Any] = lambda: None,
+        continues: Callable[[Response], bool] = lambda response: False,
+    ) -> None:
         self._sender = sender
         self._output_format = output_format
+        self._continues = continues
+        # Handles whose response ended in function calls that are being answered: they
+        # finish with the follow-up response.
+        self._continuing: dict[str, ResponseHandle] = {}
         # Guards everything below: requests come from user threads, events from the
         # dispatcher thread.
         self._lock = threading.RLock()
@@ -275,6 +284,18 @@ class Turns:
         if failure is not None:
             raise failure
         return handle
+
+    def follow_up(self, response_id: str | None) -> None:
+        """Ask for the response that follows function-call outputs; the handle of the
+        response that made the calls (if any) waits for this one instead."""
+        with self._lock:
+            handle = self._continuing.pop(response_id or "", None) or ResponseHandle(self, None)
+            if self._busy or self._sent:
+                self._queued.append(handle)
+                return
+            failure = self._send(handle)
+        if failure is not None:
+            raise failure
 
     def in_progress(self) -> bool:
         """Whether a response is in progress on the server (ours or not)."""
@@ -322,7 +343,10 @@ class Turns:
         finished = self._active.pop(response.id or "", None)
         if finished is not None:
             self._forget(finished)
-            finished._finish(response, self._output_format())
+            if response.status == "completed" and self._continues(response):
+                self._continuing[response.id or ""] = finished
+            else:
+                finished._finish(response, self._output_format())
         self._send_next()
 
     def _requester(self, response: Response) -> ResponseHandle | None:
@@ -360,10 +384,11 @@ class Turns:
 
     def _on_closed(self, event: ClosedEvent) -> None:
         error = closed_error(event)
-        handles = [*self._sent, *self._queued, *self._active.values()]
+        handles = [*self._sent, *self._queued, *self._active.values(), *self._continuing.values()]
         self._sent.clear()
         self._queued.clear()
         self._active.clear()
+        self._continuing.clear()
         self._by_event_id.clear()
         self._busy = False
         for handle in handles:

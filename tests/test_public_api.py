@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import types
 
 import realtime_sync
@@ -39,6 +40,22 @@ def test_exceptions_share_one_root() -> None:
 
 def test_version() -> None:
     assert realtime_sync.__version__.count(".") == 2
+
+
+def test_all_lists_every_public_name_of_audio_and_tools() -> None:
+    import realtime_sync.audio
+    import realtime_sync.tools
+
+    for module in (realtime_sync.audio, realtime_sync.tools):
+        ours = {
+            name
+            for name, value in vars(module).items()
+            if not name.startswith("_")
+            and (inspect.isfunction(value) or inspect.isclass(value))
+            and value.__module__.startswith("realtime_sync")
+        }
+        assert ours <= set(module.__all__)
+        assert all(hasattr(module, name) for name in module.__all__)
 
 
 def test_all_lists_every_public_name_of_events() -> None:
