@@ -32,6 +32,7 @@ from ._errors import (
 )
 from ._events_stream import EventStream
 from ._interruption import Interruption
+from ._recording import Recording
 from ._session import SessionState
 from ._tools import ToolArgumentsError, ToolRegistry
 from ._transport import (
@@ -119,6 +120,7 @@ __all__ = [
     "RealtimeClient",
     "RealtimeError",
     "RealtimeTimeoutError",
+    "Recording",
     "RedirectError",
     "Reply",
     "Response",

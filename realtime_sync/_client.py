@@ -16,12 +16,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 from attrs import define
 
-from . import audio
 from ._conversation import ConversationState, UsageTotals, output_audio_format
+from ._conversations import Conversations
 from ._dialects import BETA_TO_GA
 from ._dispatch import Dispatcher, Expectation, HandlerRegistry, check_event_pattern
 from ._endpoints import Auth, Dialect, azure_target, openai_target
@@ -29,17 +29,17 @@ from ._errors import (
     AlreadyConnectedError,
     ConfigurationError,
     InternalError,
-    InvalidEventError,
     NotConnectedError,
     RealtimeError,
     RealtimeTimeoutError,
     WouldDeadlockError,
 )
-from ._events_stream import EventStream
-from ._interruption import Interruption, Playback
+from ._handlers import Handlers
+from ._interruption import Playback
 from ._json import encode_client_event
-from ._models import Model, to_json
+from ._models import Model
 from ._objects import RateLimit, Session
+from ._recording import Recording
 from ._resources import (
     ConversationResource,
     InputAudioBufferResource,
@@ -47,7 +47,6 @@ from ._resources import (
     ResponseResource,
     SessionResource,
     TranscriptionSessionResource,
-    input_audio_format,
 )
 from ._secrets import install_log_filter
 from ._server_events import decode_event
@@ -55,7 +54,7 @@ from ._session import SessionCore, SessionState
 from ._tool_runner import ToolRunner
 from ._tools import ToolRegistry
 from ._transport import Transport, TransportConnection, TransportEnded
-from ._turns import Reply, ResponseHandle, Turns
+from ._turns import Turns
 from ._websocket import WebSocketTransport
 
 __all__ = ["RealtimeClient"]
@@ -75,7 +74,7 @@ class _Link:
     connection: TransportConnection
 
 
-class RealtimeClient:
+class RealtimeClient(Handlers, Conversations):
     """A blocking client for one Realtime session at a time.
 
     Typed senders are grouped as in the official SDK: ``client.session.update(...)``,
@@ -258,11 +257,13 @@ class RealtimeClient:
             # Late-bound: the dispatcher, made next, takes this state as a reducer.
             emit=lambda event: self._dispatcher.emit(event),  # noqa: PLW0108
         )
+        self._recording: Recording | None = None
         self._playback = Playback(self, self._state, self._turns, automatic=auto_interrupt)
         self._dispatcher = Dispatcher(
             self._registry,
             name=self._name,
             reducers=[
+                self._record_received,
                 self._state.receive,
                 self._turns.receive,
                 self._runner.receive,
@@ -369,58 +370,6 @@ class RealtimeClient:
     def __repr__(self) -> str:
         state = "connected" if self.connected else "disconnected"
         return f"<RealtimeClient {self.dialect} {self.url} {state}>"
-
-    # --- handlers ---------------------------------------------------------------------------
-
-    @overload
-    def on(
-        self, event_type: str, handler: None = None, *, allow_unknown: bool = False
-    ) -> Callable[[H], H]: ...
-    @overload
-    def on(self, event_type: str, handler: H, *, allow_unknown: bool = False) -> H: ...
-
-    def on(
-        self, event_type: str, handler: H | None = None, *, allow_unknown: bool = False
-    ) -> H | Callable[[H], H]:
-        """Call ``handler(event)`` for every event of ``event_type``.
-
-        ``event_type`` is a type of either dialect, ``"*"`` for all events, or a prefix
-        pattern such as ``"response.*"``. Unknown names raise
-        :class:`~realtime_sync.UnknownEventTypeError` unless ``allow_unknown=True``.
-        Works as a decorator when ``handler`` is omitted; returns the handler.
-        """
-        return self._register(event_type, handler, once=False, allow_unknown=allow_unknown)
-
-    @overload
-    def once(
-        self, event_type: str, handler: None = None, *, allow_unknown: bool = False
-    ) -> Callable[[H], H]: ...
-    @overload
-    def once(self, event_type: str, handler: H, *, allow_unknown: bool = False) -> H: ...
-
-    def once(
-        self, event_type: str, handler: H | None = None, *, allow_unknown: bool = False
-    ) -> H | Callable[[H], H]:
-        """Like :meth:`on`, for the next matching event only."""
-        return self._register(event_type, handler, once=True, allow_unknown=allow_unknown)
-
-    def off(self, event_type: str | None = None, handler: Callable[..., Any] | None = None) -> int:
-        """Remove registrations: of ``handler`` for ``event_type``, all of ``event_type``,
-        all of ``handler``, or every one when called without arguments. Returns how many.
-        """
-        return self._registry.remove(event_type, handler)
-
-    def _register(
-        self, event_type: str, handler: H | None, *, once: bool, allow_unknown: bool
-    ) -> H | Callable[[H], H]:
-        if not allow_unknown:
-            check_event_pattern(event_type)
-
-        def register(fn: H) -> H:
-            self._registry.add(event_type, fn, once=once)
-            return fn
-
-        return register if handler is None else register(handler)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -581,147 +530,10 @@ class RealtimeClient:
                 f"not connected: call connect() before sending {event['type']!r}"
             )
         link.connection.send(data)
+        recording = self._recording
+        if recording is not None:
+            recording.sent({**event, "event_id": event_id})
         return str(event_id)
-
-    # --- turns ------------------------------------------------------------------------------
-
-    def send_text(
-        self,
-        text: str,
-        *,
-        timeout: float | None = None,
-        response: Mapping[str, Any] | Model | None = None,
-    ) -> Reply:
-        """Say ``text`` as the user and block until the model's response is done.
-
-        Returns the :class:`Reply`: ``text``, ``transcript``, ``audio``, ``function_calls``,
-        ``usage``, ``status``, ``output``. ``response`` overrides session settings for this
-        response (as in ``response.create``). If a response is in progress, this one is
-        asked for when it is done. Raises what :meth:`ResponseHandle.wait` raises, and
-        :class:`RealtimeTimeoutError` after ``timeout`` seconds (the response goes on).
-        """
-        if not isinstance(text, str):
-            raise InvalidEventError(f"text must be a str, not {type(text).__name__}")
-        item_event = self.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": text}],
-            }
-        )
-        return self._create_response(response, (item_event,)).wait(timeout)
-
-    def create_response(
-        self, *, response: Mapping[str, Any] | Model | None = None
-    ) -> ResponseHandle:
-        """Ask for a response without waiting: returns a :class:`ResponseHandle` to
-        ``wait()`` on, ``cancel()``, or stream (``text_stream()``, ``transcript_stream()``,
-        ``audio_stream()``) in this thread. Queued while another response is in progress.
-        """
-        return self._create_response(response, ())
-
-    def _create_response(
-        self, response: Mapping[str, Any] | Model | None, related: tuple[str, ...]
-    ) -> ResponseHandle:
-        if self._dispatcher.on_dispatcher_thread():
-            raise WouldDeadlockError(
-                "a blocking turn from an event handler: handlers run on the dispatcher thread, "
-                "which delivers the response. Send response.create instead, or use a thread."
-            )
-        request = to_json(response) if response is not None else None
-        return self._turns.request(request, related)
-
-    def append_audio(self, source: audio.AudioSource, *, chunk_ms: int = 100) -> float:
-        """Send audio to the input buffer in ``chunk_ms`` pieces; return its duration (ms).
-
-        ``source`` is a WAV file (path or binary file object, any rate, channels and
-        8/16/24/32-bit samples), an :class:`~realtime_sync.audio.AudioClip`, or raw PCM16
-        at 24 kHz mono. It is converted to the session's input format first (24 kHz PCM16,
-        or 8 kHz G.711 μ-law/A-law), so nothing is sent if it cannot be.
-        """
-        fmt = input_audio_format(self._session)
-        try:
-            data = audio.encode_for_format(source, fmt)
-        except ValueError as exc:
-            raise InvalidEventError(f"audio: {exc}") from exc
-        rate, width = audio.format_rate(fmt), audio.format_sample_width(fmt)
-        for piece in audio.chunks(data, ms=chunk_ms, rate=rate, sample_width=width):
-            self.input_audio_buffer.append(audio=piece)
-        return audio.duration_ms(data, rate=rate, sample_width=width)
-
-    @overload
-    def tool(self, function: F, /) -> F: ...
-    @overload
-    def tool(
-        self,
-        function: None = None,
-        /,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> Callable[[F], F]: ...
-
-    def tool(
-        self,
-        function: F | None = None,
-        /,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> F | Callable[[F], F]:
-        """Register a function the model may call, as a decorator (``@client.tool`` or
-        ``@client.tool(timeout=5)``). Its JSON schema comes from the signature, the
-        annotations and the docstring unless ``parameters`` gives it; the session's tool
-        list follows. When the model calls it, it runs on a worker pool (never on the
-        dispatcher thread), within ``timeout`` seconds; what it returns, or raises, is
-        sent back to the model, and one response follows each batch of calls."""
-        if function is None:
-            return self.tools.tool(
-                name=name, description=description, parameters=parameters, timeout=timeout
-            )
-        return self.tools.add(
-            function, name=name, description=description, parameters=parameters, timeout=timeout
-        )
-
-    def add_tool(
-        self,
-        function: F,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> F:
-        """Register ``function`` as a tool (see :meth:`tool`); return it."""
-        return self.tools.add(
-            function, name=name, description=description, parameters=parameters, timeout=timeout
-        )
-
-    def report_playback(self, played_ms: float, *, item_id: str | None = None) -> None:
-        """Tell the client how much of the model's audio has been played (ms), for the
-        latest assistant audio item or ``item_id``; interruptions cut it there."""
-        self._playback.report(played_ms, item_id=item_id)
-
-    def interrupt(
-        self, played_ms: float | None = None, *, item_id: str | None = None
-    ) -> Interruption:
-        """The user cut in: cancel the response in progress, and truncate the assistant's
-        audio item at ``played_ms`` (default: the last :meth:`report_playback`), clamped to
-        the audio received, or delete the item when nothing of it was played."""
-        return self._playback.interrupt(played_ms, item_id=item_id)
-
-    def events(self, timeout: float | None = None) -> EventStream:
-        """Iterate every event in this thread, from now on: ``for ev in client.events():``.
-
-        Ends after ``client.closed``, or when no event came for ``timeout`` seconds. Works
-        beside handlers (they run first); leave the loop early with ``stream.close()`` or
-        ``with client.events() as stream:``.
-        """
-        return EventStream(self, timeout)
 
     def wait_for(
         self,
