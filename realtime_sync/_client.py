@@ -256,6 +256,7 @@ class RealtimeClient(Handlers, Conversations):
             max_items=conversation_max_items,
             # Late-bound: the dispatcher, made next, takes this state as a reducer.
             emit=lambda event: self._dispatcher.emit(event),  # noqa: PLW0108
+            listened=lambda event_type: self._dispatcher.listened(event_type),  # noqa: PLW0108
         )
         self._recording: Recording | None = None
         self._playback = Playback(self, self._state, self._turns, automatic=auto_interrupt)

@@ -194,6 +194,7 @@ class ConversationState:
         keep_audio: bool = True,
         max_items: int | None = None,
         emit: Callable[[Any], None] = lambda event: None,
+        listened: Callable[[str], bool] = lambda event_type: True,
     ) -> None:
         if max_items is not None and max_items < 1:
             raise ValueError("max_items must be at least 1, or None")
@@ -201,6 +202,7 @@ class ConversationState:
         self._keep_audio = keep_audio
         self._max_items = max_items
         self._emit = emit
+        self._listened = listened
         # Snapshots are read from user threads while the dispatcher updates.
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
@@ -279,10 +281,12 @@ class ConversationState:
                 del self._entries[self._order.pop(0)]
 
     def _updated(self, entry: _Entry, kind: str, delta: str | None = None) -> None:
-        self._emit(ConversationUpdatedEvent(item_id=entry.id, kind=kind, delta=delta))
+        if self._listened("client.conversation.updated"):
+            self._emit(ConversationUpdatedEvent(item_id=entry.id, kind=kind, delta=delta))
 
     def _completed(self, entry: _Entry) -> None:
-        self._emit(ItemCompletedEvent(item=entry.snapshot()))
+        if self._listened("client.conversation.item_completed"):
+            self._emit(ItemCompletedEvent(item=entry.snapshot()))
 
     def _on_item(self, event: ConversationItemEvent) -> None:
         item = event.item

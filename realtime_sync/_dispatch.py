@@ -124,15 +124,22 @@ class HandlerRegistry:
             self._cache.clear()
         return removed
 
-    def take(self, event_type: str) -> tuple[_Entry, ...]:
-        """Handlers for one event, in registration order; ``once`` ones are removed."""
+    def _lookup(self, event_type: str) -> tuple[tuple[_Entry, ...], bool]:
         cached = self._cache.get(event_type)
         if cached is None:
             with self._lock:
                 matches = self.names.matches
                 entries = tuple(e for e in self._entries if matches(e.pattern, event_type))
                 cached = self._cache[event_type] = (entries, any(e.once for e in entries))
-        entries, has_once = cached
+        return cached
+
+    def listened(self, event_type: str) -> bool:
+        """Whether any handler is registered for ``event_type`` (consumes nothing)."""
+        return bool(self._lookup(event_type)[0])
+
+    def take(self, event_type: str) -> tuple[_Entry, ...]:
+        """Handlers for one event, in registration order; ``once`` ones are removed."""
+        entries, has_once = self._lookup(event_type)
         if has_once:
             with self._lock:
                 # Another thread may have removed them already: keep only live ones.
@@ -296,6 +303,11 @@ class Dispatcher:
             thread.join(wait_seconds(deadline - time.monotonic()))
             return not thread.is_alive()
         return True
+
+    def listened(self, event_type: str) -> bool:
+        """Whether a handler or a wait could take an event of ``event_type`` now: reducers
+        make their client events only then."""
+        return bool(self._expectations) or self._registry.listened(event_type)
 
     def emit(self, event: Any) -> None:
         """For reducers, on the dispatcher thread: dispatch ``event`` (a client event they
