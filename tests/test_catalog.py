@@ -25,8 +25,10 @@ import pytest
 from conftest import CONFORMANCE
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+import realtime_sync._item_objects
 import realtime_sync._objects
 import realtime_sync._server_events
+import realtime_sync._session_objects
 import realtime_sync.events
 from realtime_sync._models import Model, wire_fields
 from realtime_sync._server_events import _EVENT_CLASSES
@@ -50,7 +52,8 @@ from realtime_sync.events import (
 
 NEWER_OPENAI = (
     "A newer openai release may have added, renamed or reshaped events: model them in "
-    "realtime_sync/_server_events.py and _objects.py (and the names in _dialects.py)."
+    "realtime_sync/_server_events.py and _objects.py, _session_objects.py or _item_objects.py "
+    "(and the names in _dialects.py)."
 )
 
 # Fields the SDK declares that we deliberately do not model, as (our class, wire field):
@@ -236,7 +239,15 @@ def _all_models() -> set[type[Model]]:
     return found
 
 
-@pytest.mark.parametrize("module", [realtime_sync._objects, realtime_sync._server_events])
+@pytest.mark.parametrize(
+    "module",
+    [
+        realtime_sync._objects,
+        realtime_sync._session_objects,
+        realtime_sync._item_objects,
+        realtime_sync._server_events,
+    ],
+)
 def test_classes_follow_the_conventions(module: types.ModuleType) -> None:
     """Frozen keyword-only attrs models; every field annotated, without a default, and
     followed by a one-line docstring."""

@@ -19,8 +19,10 @@ import pytest
 from conftest import CONFORMANCE
 
 import realtime_sync._client_events
+import realtime_sync._item_objects
 import realtime_sync._objects
 import realtime_sync._server_events
+import realtime_sync._session_objects
 from realtime_sync._models import ReadOnlyDict, ReadOnlyList, plain_json, wire_fields
 from realtime_sync._secrets import register_secret
 from realtime_sync.events import (
@@ -114,8 +116,15 @@ def all_models() -> Iterator[type[Model]]:
             pending.extend(cls.__subclasses__())
 
 
+OBJECT_MODULES = (
+    realtime_sync._objects,
+    realtime_sync._session_objects,
+    realtime_sync._item_objects,
+)
+
+
 def module_models() -> list[type[Model]]:
-    modules = (realtime_sync._objects, realtime_sync._server_events, realtime_sync._client_events)
+    modules = (*OBJECT_MODULES, realtime_sync._server_events, realtime_sync._client_events)
     return [
         cls
         for module in modules

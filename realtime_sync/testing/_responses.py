@@ -5,12 +5,11 @@ A :class:`Responder` belongs to one :class:`~._simulator.SessionSimulator`. It a
 streams each response on its own response thread, started on the first ``response.create``
 and ended by :meth:`Responder.stop`. Both threads hold the session's lock while they change
 state and send the events that describe the change, so the client sees a consistent order;
-the response thread releases it between steps and while it waits ``delta_interval``.
-
-What a response outputs is planned when it is accepted (see :meth:`Responder.create`):
-function calls when the last user text asks for them (:mod:`._tools`), else one assistant
-message, spoken (:mod:`._voice`) when the response's output modalities include audio, else
-text. The response object reports the output modalities it answers with.
+the response thread releases it between steps and while it waits ``delta_interval``. What a
+response outputs is planned when it is accepted (:mod:`._planning`); this module streams
+the plan (text deltas, spoken audio paced like speech (:mod:`._voice`), function call
+arguments), closes what a cancel interrupted, and ends each response with
+``response.done`` (its usage estimated by :mod:`._usage`) and ``rate_limits.updated``.
 """
 
 from __future__ import annotations
@@ -20,8 +19,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal, Protocol
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol
 
 import attrs
 
@@ -29,7 +28,6 @@ from ._catalogue import (
     CANCELLED,
     RATE_LIMITS,
     ClientError,
-    DialectSpec,
     JsonObject,
     object_param,
     random_id,
@@ -38,16 +36,10 @@ from ._catalogue import (
     server_error,
 )
 from ._options import SimulatorOptions
-from ._tools import FunctionCall, pending_outputs, requested_calls, results_answer
-from ._voice import (
-    AUDIO_CHUNK_MS,
-    MS_PER_CHARACTER,
-    AudioFormat,
-    SpokenAudio,
-    audio_format,
-    audio_tokens,
-    synthesize,
-)
+from ._planning import OutputKind, Planned, SessionState, plan_response
+from ._tools import FunctionCall
+from ._usage import response_usage
+from ._voice import AUDIO_CHUNK_MS, MS_PER_CHARACTER, AudioFormat, SpokenAudio, synthesize
 
 _log = logging.getLogger("realtime_sync.testing")
 
@@ -64,36 +56,12 @@ class SendFailed(Exception):
         self.cause = cause
 
 
-class Host(Protocol):
+class Host(SessionState, Protocol):
     """What a responder needs from its session (the simulator provides it)."""
 
-    @property
-    def spec(self) -> DialectSpec: ...
-    @property
-    def session(self) -> JsonObject: ...
-    @property
-    def items(self) -> list[JsonObject]: ...
-    @property
-    def conversation_id(self) -> str: ...
-    @property
-    def spoken(self) -> dict[str, SpokenAudio]: ...
     def emit(self, event: Mapping[str, Any]) -> None: ...
     def insert(self, item: JsonObject, index: int) -> str | None: ...
-    def index_of(self, item_id: object, param: str) -> int: ...
     def response_started(self) -> None: ...
-
-
-OutputKind = Literal["text", "audio", "function_call"]
-_AUDIO_PARTS = frozenset({"input_audio", "audio", "output_audio"})
-
-
-@attrs.frozen
-class _Planned:
-    """One output item a response will produce."""
-
-    kind: OutputKind
-    text: str = ""  # a message's text or transcript
-    call: FunctionCall | None = None
 
 
 @attrs.define(eq=False)
@@ -115,7 +83,7 @@ class _Job:
     """One response from ``response.create`` to ``response.done``; guarded by the lock."""
 
     response: JsonObject  # the response object; its status changes when it ends
-    plan: list[_Planned]
+    plan: list[Planned]
     in_conversation: bool
     audio_format: AudioFormat  # of its spoken answers
     prompt_text_tokens: int
@@ -214,42 +182,14 @@ class Responder:
                 f"Conversation already has an active response in progress: "
                 f"{self._active.id}. Wait for its response.done before creating another one.",
             )
-        conversation = params.get("conversation", "auto")
-        if conversation is not None and not isinstance(conversation, str):
-            raise ClientError(
-                "invalid_type",
-                "'response.conversation' must be 'auto' or 'none'.",
-                param="response.conversation",
-            )
-        instructions = params.get("instructions")
-        if instructions is not None and not isinstance(instructions, str):
-            raise ClientError(
-                "invalid_type",
-                "'response.instructions' must be a string.",
-                param="response.instructions",
-            )
-        in_conversation = conversation != "none"
-        if "input" in params:
-            source = self._response_input(params["input"])
-        else:
-            source = list(self._host.items)
-        audio = self._wants_audio(params)
-        output_format = self._output_format(params)
-        plan = self._plan(source, params, audio)  # may run the reply callable
-        text_tokens, audio_ms = self._prompt(source, instructions)
+        plan = plan_response(self._host, self._options, params)  # may run the reply callable
         self._active = _Job(
-            response=self._response_object(
-                random_id("resp_"),
-                params,
-                in_conversation,
-                audio=audio,
-                output_format=output_format,
-            ),
-            plan=plan,
-            in_conversation=in_conversation,
-            audio_format=audio_format(output_format),
-            prompt_text_tokens=text_tokens,
-            prompt_audio_tokens=audio_tokens(audio_ms),
+            response=plan.response,
+            plan=plan.outputs,
+            in_conversation=plan.in_conversation,
+            audio_format=plan.audio_format,
+            prompt_text_tokens=plan.prompt_text_tokens,
+            prompt_audio_tokens=plan.prompt_audio_tokens,
         )
         if self._worker is None:
             self._worker = threading.Thread(
@@ -259,123 +199,6 @@ class Responder:
                 self._register_thread(self._worker)
             self._worker.start()
         self._wakeup.notify_all()
-
-    def _response_input(self, value: object) -> list[JsonObject]:
-        if not isinstance(value, list):
-            raise ClientError(
-                "invalid_type", "'response.input' must be a list of items.", param="response.input"
-            )
-        items = []
-        for entry in value:
-            if not isinstance(entry, dict):
-                raise ClientError(
-                    "invalid_type",
-                    "'response.input' items must be objects.",
-                    param="response.input",
-                )
-            if entry.get("type") == "item_reference":
-                index = self._host.index_of(entry.get("id"), "response.input")
-                items.append(self._host.items[index])
-            else:
-                items.append(entry)
-        return items
-
-    def _wants_audio(self, params: Mapping[str, Any]) -> bool:
-        """The response's output modalities (else the session's) include audio."""
-        field = self._host.spec.modalities
-        modalities = params.get(field, self._host.session.get(field))
-        return isinstance(modalities, list) and "audio" in modalities
-
-    def _output_format(self, params: Mapping[str, Any]) -> object:
-        """The output audio format field of the response, else of the session."""
-        session = self._host.session
-        if self._host.spec.name == "ga":
-            asked = _nested(params, "audio", "output")
-            if "format" in asked:
-                return asked["format"]
-            return _nested(session, "audio", "output").get("format")
-        return params.get("output_audio_format", session.get("output_audio_format"))
-
-    def _plan(
-        self, source: Sequence[Mapping[str, Any]], params: Mapping[str, Any], audio: bool
-    ) -> list[_Planned]:
-        """What the response outputs: function calls, or one (spoken or text) message."""
-        session = self._host.session
-        outputs = pending_outputs(source)
-        user_text = _last_user_text(source, self._host.spoken)
-        if outputs:
-            # The calls were made: answer with their results, never call again.
-            if self._options.default_reply:
-                text = results_answer(outputs, source)
-            else:
-                text = self._options.answer(user_text)
-        else:
-            calls = requested_calls(
-                user_text,
-                params.get("tools", session.get("tools")),
-                params.get("tool_choice", session.get("tool_choice")),
-            )
-            if calls:
-                return [_Planned("function_call", call=call) for call in calls]
-            text = self._options.answer(user_text)
-        return [_Planned("audio" if audio else "text", text)]
-
-    def _prompt(
-        self, source: Iterable[Mapping[str, Any]], instructions: str | None
-    ) -> tuple[int, float]:
-        """The usage estimate of a prompt: text tokens and milliseconds of audio."""
-        if instructions is None:
-            session_instructions = self._host.session.get("instructions")
-            instructions = session_instructions if isinstance(session_instructions, str) else ""
-        texts, audio_ms = [], 0.0
-        for item in source:
-            text, duration = _item_prompt(item, self._host.spoken)
-            texts.append(text)
-            audio_ms += duration
-        return _estimate_tokens(" ".join(texts) + instructions), audio_ms
-
-    def _response_object(
-        self,
-        response_id: str,
-        params: Mapping[str, Any],
-        in_conversation: bool,
-        *,
-        audio: bool,
-        output_format: object,
-    ) -> JsonObject:
-        host = self._host
-        common: JsonObject = {
-            "object": "realtime.response",
-            "id": response_id,
-            "status": "in_progress",
-            "status_details": None,
-            "output": [],
-            "conversation_id": host.conversation_id if in_conversation else None,
-        }
-        session = host.session
-        if host.spec.name == "ga":
-            voice = _nested(params, "audio", "output").get(
-                "voice", _nested(session, "audio", "output").get("voice")
-            )
-            specific: JsonObject = {
-                # What this response produces (audio always comes with its transcript).
-                "output_modalities": ["audio"] if audio else ["text"],
-                "max_output_tokens": params.get(
-                    "max_output_tokens", session.get("max_output_tokens", "inf")
-                ),
-                "audio": {"output": {"format": output_format, "voice": voice}},
-            }
-        else:
-            specific = {
-                "modalities": ["text", "audio"] if audio else ["text"],
-                "voice": params.get("voice", session.get("voice")),
-                "output_audio_format": output_format,
-                "temperature": params.get("temperature", session.get("temperature")),
-                "max_output_tokens": params.get(
-                    "max_response_output_tokens", session.get("max_response_output_tokens", "inf")
-                ),
-            }
-        return {**common, **specific, "usage": None, "metadata": params.get("metadata")}
 
     # The response thread
 
@@ -627,29 +450,16 @@ class Responder:
         host.emit({"type": "rate_limits.updated", "rate_limits": [dict(r) for r in RATE_LIMITS]})
 
     def _usage(self, job: _Job) -> JsonObject:
-        """Token estimates: 4 characters a text token, 50 ms an audio token."""
-        text_out = sum(_estimate_tokens(output.produced) for output in job.outputs)
-        audio_out = audio_tokens(
-            sum(output.spoken.streamed_ms for output in job.outputs if output.spoken is not None)
+        """Token estimates of what the response's prompt and its streamed output cost."""
+        return response_usage(
+            produced=[output.produced for output in job.outputs],
+            output_audio_ms=sum(
+                output.spoken.streamed_ms for output in job.outputs if output.spoken is not None
+            ),
+            prompt_text_tokens=job.prompt_text_tokens,
+            prompt_audio_tokens=job.prompt_audio_tokens,
+            ga=self._host.spec.name == "ga",
         )
-        text_in, audio_in = job.prompt_text_tokens, job.prompt_audio_tokens
-        cached: JsonObject = {"text_tokens": 0, "audio_tokens": 0}
-        input_details: JsonObject = {
-            "text_tokens": text_in,
-            "audio_tokens": audio_in,
-            "cached_tokens": 0,
-            "cached_tokens_details": cached,
-        }
-        if self._host.spec.name == "ga":
-            input_details["image_tokens"] = cached["image_tokens"] = 0
-        input_tokens, output_tokens = text_in + audio_in, text_out + audio_out
-        return {
-            "total_tokens": input_tokens + output_tokens,
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "input_token_details": input_details,
-            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
-        }
 
 
 def _assistant_message() -> JsonObject:
@@ -663,14 +473,6 @@ def _assistant_message() -> JsonObject:
     }
 
 
-def _nested(container: Mapping[str, Any], *path: str) -> Mapping[str, Any]:
-    """``container[path[0]][path[1]]...``, or ``{}`` where a step is not an object."""
-    value: object = container
-    for name in path:
-        value = value.get(name) if isinstance(value, Mapping) else None
-    return value if isinstance(value, Mapping) else {}
-
-
 def _split_text(text: str, pieces: int) -> list[str]:
     """Split into at most ``pieces`` non-empty chunks (one empty chunk for "")."""
     count = max(1, min(pieces, len(text)))
@@ -681,58 +483,3 @@ def _split_text(text: str, pieces: int) -> list[str]:
         chunks.append(text[start:end])
         start = end
     return chunks
-
-
-def _estimate_tokens(text: str) -> int:
-    return (len(text) + 3) // 4
-
-
-def _item_text(item: Mapping[str, Any]) -> str:
-    content = item.get("content")
-    if not isinstance(content, list):
-        return ""
-    texts = []
-    for part in content:
-        if isinstance(part, dict):
-            value = part.get("text", part.get("transcript"))
-            if isinstance(value, str) and value:
-                texts.append(value)
-    return " ".join(texts)
-
-
-def _item_prompt(item: Mapping[str, Any], spoken: Mapping[str, SpokenAudio]) -> tuple[str, float]:
-    """What an item weighs in a prompt: its text, and milliseconds of audio.
-
-    Audio the server knows (committed or spoken in this session) counts as audio, its
-    transcript not as text; function calls count their arguments and outputs as text.
-    """
-    item_id = item.get("id")
-    audio = spoken.get(item_id) if isinstance(item_id, str) else None
-    content = item.get("content")
-    if audio is not None and isinstance(content, list):
-        texts = [
-            part.get("text")
-            for part in content
-            if isinstance(part, dict) and part.get("type") not in _AUDIO_PARTS
-        ]
-        text = " ".join(value for value in texts if isinstance(value, str) and value)
-        return text, audio.duration_ms
-    text = _item_text(item)
-    for name in ("arguments", "output"):
-        value = item.get(name)
-        if isinstance(value, str) and value:
-            text = f"{text} {value}" if text else value
-    return text, 0.0
-
-
-def _last_user_text(items: Iterable[Mapping[str, Any]], spoken: Mapping[str, SpokenAudio]) -> str:
-    """The text of the last user message that has some (for audio: what was heard)."""
-    for item in reversed(list(items)):
-        if item.get("type") == "message" and item.get("role") == "user":
-            text = _item_text(item)
-            item_id = item.get("id")
-            if not text and isinstance(item_id, str) and item_id in spoken:
-                text = spoken[item_id].heard
-            if text:
-                return text
-    return ""
