@@ -476,7 +476,6 @@ class RealtimeClient(Handlers, Conversations):
         if link is None:
             return
         self._wind_down(link, self._close_timeout if timeout is None else timeout)
-        self._runner.close()
 
     def _wind_down(self, link: _Link, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -530,10 +529,10 @@ class RealtimeClient(Handlers, Conversations):
             raise NotConnectedError(
                 f"not connected: call connect() before sending {event['type']!r}"
             )
-        link.connection.send(data)
         recording = self._recording
-        if recording is not None:
+        if recording is not None:  # before the send: a request precedes its answer
             recording.sent({**event, "event_id": event_id})
+        link.connection.send(data)
         return str(event_id)
 
     def wait_for(

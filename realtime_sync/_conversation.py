@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,8 @@ from ._server_events import (
 __all__ = ["ConversationState", "Item", "UsageTotals", "output_audio_format"]
 
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
+_AUDIO_PARTS = frozenset({"output_audio", "audio"})
+_GONE_REMEMBERED = 1024
 _G711_FORMATS = frozenset({"audio/pcmu", "audio/pcma", "g711_ulaw", "g711_alaw"})
 
 
@@ -99,6 +102,7 @@ class _Part:
     text: list[str] = field(factory=list)
     transcript: list[str] = field(factory=list)
     audio: list[bytes] = field(factory=list)
+    audio_bytes: int = 0  # counted even when the audio itself is not kept
 
 
 @define
@@ -207,6 +211,8 @@ class ConversationState:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._order: list[str] = []
+        self._gone: set[str] = set()  # deleted or evicted ids, the latest few remembered
+        self._gone_order: deque[str] = deque()
         self._audio_rate = 24000
         self._audio_width = 2
         self.usage = UsageTotals()
@@ -244,6 +250,22 @@ class ConversationState:
         """(samples per second, bytes per sample) of the session's output audio."""
         return self._audio_rate, self._audio_width
 
+    def assistant_audio(self, item_id: str | None = None) -> tuple[str, int, float] | None:
+        """``(item id, index of its audio part, ms of audio received)`` of ``item_id`` or,
+        by default, the latest assistant item with audio; None when there is none. Cheap:
+        no snapshot, no audio joined."""
+        with self._lock:
+            ids = [item_id] if item_id is not None else reversed(self._order)
+            for candidate in ids:
+                entry = self._entries.get(candidate)
+                if entry is None or (entry.item is not None and entry.item.role != "assistant"):
+                    continue
+                for index, part in enumerate(entry.parts):
+                    if part.type in _AUDIO_PARTS or part.audio_bytes:
+                        rate, width = self._audio_rate, self._audio_width
+                        return entry.id, index, part.audio_bytes / (rate * width / 1000)
+        return None
+
     def get(self, item_id: str) -> Item | None:
         """One item by id, or None."""
         with self._lock:
@@ -261,8 +283,8 @@ class ConversationState:
     # --- with the lock held, on the dispatcher thread -----------------------------------------
 
     def _entry(self, item_id: str | None) -> _Entry | None:
-        if item_id is None:
-            return None
+        if item_id is None or item_id in self._gone:
+            return None  # deleted or evicted: a late event must not bring it back
         entry = self._entries.get(item_id)
         if entry is None:  # deltas before the item was announced: keep them all the same
             entry = self._entries[item_id] = _Entry(item_id)
@@ -278,7 +300,7 @@ class ConversationState:
             self._order.append(item_id)
         if self._max_items is not None:
             while len(self._order) > self._max_items:
-                del self._entries[self._order.pop(0)]
+                self._forget(self._order.pop(0))
 
     def _updated(self, entry: _Entry, kind: str, delta: str | None = None) -> None:
         if self._listened("client.conversation.updated"):
@@ -336,8 +358,13 @@ class ConversationState:
 
     def _on_audio(self, event: AudioDeltaEvent) -> None:
         entry = self._entry(event.item_id)
-        if entry is not None and self._keep_audio:
-            entry.part(event.content_index).audio.append(base64.b64decode(event.delta))
+        if entry is not None:
+            part = entry.part(event.content_index)
+            part.type = part.type or "output_audio"
+            chunk = base64.b64decode(event.delta)
+            part.audio_bytes += len(chunk)
+            if self._keep_audio:
+                part.audio.append(chunk)
 
     def _on_transcript(self, event: TranscriptDeltaEvent) -> None:
         entry = self._entry(event.item_id)
@@ -382,13 +409,21 @@ class ConversationState:
         keep = event.audio_end_ms * self._audio_rate // 1000 * self._audio_width
         audio = b"".join(part.audio)[:keep]
         part.audio[:] = [audio] if audio else []
+        part.audio_bytes = min(part.audio_bytes, keep)
         part.transcript.clear()  # the server drops the transcript of truncated audio
         self._updated(entry, "truncated")
 
     def _on_deleted(self, event: ConversationItemDeletedEvent) -> None:
         if event.item_id in self._entries:
-            del self._entries[event.item_id]
             self._order.remove(event.item_id)
+            self._forget(event.item_id)
+
+    def _forget(self, item_id: str) -> None:
+        del self._entries[item_id]
+        self._gone.add(item_id)
+        self._gone_order.append(item_id)
+        if len(self._gone_order) > _GONE_REMEMBERED:
+            self._gone.discard(self._gone_order.popleft())
 
     def _on_response(self, event: ResponseEvent) -> None:
         usage = event.response.usage

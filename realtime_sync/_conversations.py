@@ -69,14 +69,15 @@ class Conversations:
         """
         if not isinstance(text, str):
             raise InvalidEventError(f"text must be a str, not {type(text).__name__}")
-        item_event = self.conversation.item.create(
-            item={
+        message = {
+            "type": "conversation.item.create",
+            "item": {
                 "type": "message",
                 "role": "user",
                 "content": [{"type": "input_text", "text": text}],
-            }
-        )
-        return self._create_response(response, (item_event,)).wait(timeout)
+            },
+        }
+        return self._create_response(response, (message,)).wait(timeout)
 
     def create_response(
         self, *, response: Mapping[str, Any] | Model | None = None
@@ -88,7 +89,7 @@ class Conversations:
         return self._create_response(response, ())
 
     def _create_response(
-        self, response: Mapping[str, Any] | Model | None, related: tuple[str, ...]
+        self, response: Mapping[str, Any] | Model | None, preface: tuple[Mapping[str, Any], ...]
     ) -> ResponseHandle:
         if self._dispatcher.on_dispatcher_thread():
             raise WouldDeadlockError(
@@ -96,7 +97,7 @@ class Conversations:
                 "which delivers the response. Send response.create instead, or use a thread."
             )
         request = to_json(response) if response is not None else None
-        return self._turns.request(request, related)
+        return self._turns.request(request, preface)
 
     def append_audio(self, source: audio.AudioSource, *, chunk_ms: int = 100) -> float:
         """Send audio to the input buffer in ``chunk_ms`` pieces; return its duration (ms).
@@ -112,7 +113,11 @@ class Conversations:
         except ValueError as exc:
             raise InvalidEventError(f"audio: {exc}") from exc
         rate, width = audio.format_rate(fmt), audio.format_sample_width(fmt)
-        for piece in audio.chunks(data, ms=chunk_ms, rate=rate, sample_width=width):
+        try:
+            pieces = audio.chunks(data, ms=chunk_ms, rate=rate, sample_width=width)
+        except ValueError as exc:
+            raise InvalidEventError(f"chunk_ms: {exc}") from exc
+        for piece in pieces:
             self.input_audio_buffer.append(audio=piece)
         return audio.duration_ms(data, rate=rate, sample_width=width)
 

@@ -356,15 +356,18 @@ class Dispatcher:
         event = self._decode(item) if isinstance(item, (bytes, str)) else item
         try:
             event = core.receive(event)
-            if event is not None:
-                for reducer in self._reducers:
-                    event = reducer(event)
         except Exception as exc:  # a bug of ours: report it, and never strand the waiters
             logger.exception("internal error while handling %s", getattr(event, "type", event))
             if type(item) is TransportEnded:
                 error = InternalError("the connection ended (internal error; see the log)")
                 error.__cause__ = exc
                 event = core.fail(error)
+        if event is not None:
+            for reducer in self._reducers:
+                try:
+                    event = reducer(event)
+                except Exception:  # one reducer's failure must not starve the others
+                    logger.exception("internal error in %r on %s", reducer, event.type)
         if event is not None:
             self._seq += 1
             self._dispatch(event, self._seq, core)

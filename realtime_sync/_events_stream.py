@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 from collections.abc import Callable, Iterator
 from types import TracebackType
@@ -61,6 +62,11 @@ class EventStream(Iterator[Any]):
             self._listening = False
             self._client.off("*", self._queue.put)
             self._queue.put(_CLOSED)
+
+    def __del__(self) -> None:
+        # An iterator left with `break` and dropped must not keep collecting events.
+        with contextlib.suppress(Exception):
+            self.close()
 
     def __enter__(self) -> EventStream:
         return self

@@ -10,18 +10,17 @@ automatically once the app has reported playback of the item being spoken.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from attrs import frozen
 
-from ._conversation import ConversationState, Item
-from ._server_events import SessionEvent, SpeechStartedEvent
+from ._conversation import ConversationState
+from ._server_events import SpeechStartedEvent
 
 __all__ = ["Interruption", "Playback"]
-
-_AUDIO_PARTS = frozenset({"output_audio", "audio"})
 
 
 class _Sender(Protocol):
@@ -29,7 +28,7 @@ class _Sender(Protocol):
 
 
 class _Responses(Protocol):
-    def in_progress(self) -> bool: ...
+    def current(self) -> str | None: ...
 
 
 @frozen
@@ -63,15 +62,19 @@ class Playback:
         self._automatic = automatic
         self._lock = threading.Lock()
         self._played: dict[str, float] = {}  # item id -> ms played, as reported
-        self._bytes_per_ms = 48.0  # PCM16 at 24 kHz until the session says otherwise
+        self._cut: set[str] = set()  # items already truncated or deleted here
+        self._cancelled: str | None = None  # the response a cancel was sent for
 
     def report(self, played_ms: float, *, item_id: str | None = None) -> None:
         """The app has played ``played_ms`` of the assistant audio item ``item_id`` (by
         default the latest one)."""
-        item = self._state.get(item_id) if item_id else self._latest_audio_item()
-        if item is not None:
+        played = float(played_ms)
+        if math.isnan(played):
+            raise ValueError("played_ms must be a number of milliseconds, not NaN")
+        found = self._state.assistant_audio(item_id)
+        if found is not None:
             with self._lock:
-                self._played[item.id] = max(0.0, float(played_ms))
+                self._played[found[0]] = max(0.0, played)
 
     def interrupt(
         self, played_ms: float | None = None, *, item_id: str | None = None
@@ -81,57 +84,46 @@ class Playback:
         ``played_ms`` defaults to the last :meth:`report` for the item (0 when none).
         """
         cancelled = False
-        if self._responses.in_progress():
-            self._sender.send({"type": "response.cancel"})
+        current = self._responses.current()
+        if current is not None and current != self._cancelled:
+            self._cancelled = current
+            self._sender.send({"type": "response.cancel", "response_id": current})
             cancelled = True
-        item = self._state.get(item_id) if item_id else self._latest_audio_item()
-        if item is None:
+        found = self._state.assistant_audio(item_id)
+        if found is None:
             return Interruption(None, 0, "none", cancelled)
+        found_id, part_index, received_ms = found
         with self._lock:
-            reported = self._played.pop(item.id, 0.0)
-        received_ms = int(len(item.audio) / self._bytes_per_ms)
-        wanted = reported if played_ms is None else max(0.0, float(played_ms))
-        played = int(min(wanted, received_ms)) if item.audio else int(wanted)
+            reported = self._played.pop(found_id, 0.0)
+            if found_id in self._cut:  # cut already: a second cut would be refused
+                return Interruption(found_id, 0, "none", cancelled)
+            self._cut.add(found_id)
+        wanted = reported if played_ms is None else float(played_ms)
+        played = int(min(max(0.0, wanted), received_ms)) if not math.isnan(wanted) else 0
         if played <= 0:
-            self._sender.send({"type": "conversation.item.delete", "item_id": item.id})
-            return Interruption(item.id, 0, "deleted", cancelled)
+            self._sender.send({"type": "conversation.item.delete", "item_id": found_id})
+            return Interruption(found_id, 0, "deleted", cancelled)
         self._sender.send(
             {
                 "type": "conversation.item.truncate",
-                "item_id": item.id,
-                "content_index": _audio_part_index(item) or 0,
+                "item_id": found_id,
+                "content_index": part_index,
                 "audio_end_ms": played,
             }
         )
-        return Interruption(item.id, played, "truncated", cancelled)
+        return Interruption(found_id, played, "truncated", cancelled)
 
     # --- the dispatcher thread --------------------------------------------------------------
 
     def receive(self, event: Any) -> Any:
-        """React to the user starting to speak; track the output audio's byte rate."""
-        kind = type(event)
-        if kind is SpeechStartedEvent and self._automatic:
-            item = self._latest_audio_item()
-            with self._lock:
-                reported = item is not None and item.id in self._played
-            if reported:
-                self.interrupt()
-        elif kind is SessionEvent:
-            rate, width = self._state.output_audio_shape
-            self._bytes_per_ms = rate * width / 1000
+        """The user started speaking: interrupt if the model's audio is still playing."""
+        if type(event) is SpeechStartedEvent and self._automatic:
+            found = self._state.assistant_audio()
+            if found is not None:
+                with self._lock:
+                    reported = self._played.get(found[0])
+                # Playing means reported and behind what arrived (1 ms of slack); audio
+                # heard to the end is left alone.
+                if reported is not None and reported < found[2] - 1:
+                    self.interrupt()
         return event
-
-    def _latest_audio_item(self) -> Item | None:
-        for item in reversed(self._state.items):
-            if item.role == "assistant" and (item.audio or _audio_part_index(item) is not None):
-                return item
-        return None
-
-
-def _audio_part_index(item: Item) -> int | None:
-    """Where the item's audio part is, as the server described the item."""
-    content = item.item.content if item.item is not None else None
-    for index, part in enumerate(content or ()):
-        if part.type in _AUDIO_PARTS:
-            return index
-    return None

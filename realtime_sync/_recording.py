@@ -8,7 +8,10 @@ secrets (the API key) are masked in every line, so a recording can be shared.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
+import logging
 import os
 import threading
 import time
@@ -18,6 +21,8 @@ from typing import IO, Any
 from ._secrets import redact
 
 __all__ = ["Recording"]
+
+logger = logging.getLogger("realtime_sync")
 
 _AUDIO_FIELDS = {
     "input_audio_buffer.append": "audio",
@@ -42,8 +47,8 @@ class Recording:
         """Whether the recording has ended."""
 
     def sent(self, event: Mapping[str, Any]) -> None:
-        """Record a client event as sent."""
-        self._write("sent", dict(event))
+        """Record a client event as sent (a copy: the caller's dict is left alone)."""
+        self._write("sent", copy.deepcopy(dict(event)) if not self._audio else dict(event))
 
     def received(self, event: Any) -> Any:
         """Record a server event (a reducer: returns it unchanged)."""
@@ -55,9 +60,12 @@ class Recording:
     def close(self) -> None:
         """End the recording; a file it opened is closed."""
         with self._lock:
-            if self.closed:
-                return
-            self.closed = True
+            if not self.closed:
+                self._stop()
+
+    def _stop(self) -> None:
+        self.closed = True
+        with contextlib.suppress(OSError, ValueError):  # a full disk, a file closed by others
             self._file.flush()
             if self._owned:
                 self._file.close()
@@ -77,8 +85,13 @@ class Recording:
             default=str,
         )
         with self._lock:
-            if not self.closed:
+            if self.closed:
+                return
+            try:
                 self._file.write(redact(line) + "\n")
+            except (OSError, ValueError) as exc:  # full disk, closed file: stop, never break
+                logger.error("recording stopped: %s", exc)
+                self._stop()
 
 
 def _elide_audio(event: dict[str, Any]) -> None:

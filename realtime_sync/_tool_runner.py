@@ -1,9 +1,11 @@
-"""Running the model's function calls: registered tools on a worker pool, never on the
-dispatcher thread, their outputs sent back, and one ``response.create`` per batch.
+"""Running the model's function calls: registered tools on threads of their own, never on
+the dispatcher thread, their outputs sent back, and one ``response.create`` per batch.
 
 A reducer of the dispatcher. When a ``response.done`` carries function calls and a tool is
-registered for any of them, the batch runs: each call on the pool with its tool's timeout
-(an exception, a timeout or an unknown name becomes an error output the model sees), then
+registered for any of them, the batch runs: every call at once on a daemon thread of its
+own (a tool that hangs holds nothing else up), each within its tool's timeout from the
+batch's start (an exception, a timeout or an unknown name becomes an error output the
+model sees), then
 every ``function_call_output`` in call order, then exactly one ``response.create``, through
 the turns so that it waits for any response in progress. The tool list of the session is
 kept in sync with the registry: at ``session.created`` and whenever the registry changes.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -53,16 +56,12 @@ class ToolRunner:
         followups: _Followups,
         *,
         automatic: bool = True,
-        max_workers: int = 4,
     ) -> None:
         self._client = client
         self._registry = registry
         self._followups = followups
         self.automatic = automatic
         """Whether calls are run and answered here (False: the app answers them)."""
-        self._max_workers = max_workers
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
         registry.subscribe(self._tools_changed)
 
     def will_answer(self, response: Response) -> bool:
@@ -84,45 +83,29 @@ class ToolRunner:
             self._sync_tools()
         return event
 
-    def close(self) -> None:
-        """Stop the pool; calls still running finish on their own threads."""
-        with self._pool_lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
-
     # --- the batch thread ---------------------------------------------------------------------
 
     def _run_batch(self, response_id: str | None, calls: list[ConversationItem]) -> None:
-        pool = self._worker_pool()
-        futures = []
+        started = time.monotonic()
+        running = []
         for call in calls:
             tool = self._registry.get(call.name or "")
-            future = pool.submit(tool.call, call.arguments or "") if tool else None
-            futures.append((call, tool, future))
+            running.append((call, tool, _start(tool, call) if tool else None))
         try:
-            for call, tool, future in futures:
+            for call, tool, future in running:
                 self._client.send(
                     {
                         "type": "conversation.item.create",
                         "item": {
                             "type": "function_call_output",
                             "call_id": call.call_id,
-                            "output": _outcome(call, tool, future),
+                            "output": _outcome(call, tool, future, started),
                         },
                     }
                 )
             self._followups.follow_up(response_id)
         except Exception:  # the session ended meanwhile: nothing to answer
             logger.warning("could not answer the model's function calls", exc_info=True)
-
-    def _worker_pool(self) -> concurrent.futures.ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(
-                    self._max_workers, thread_name_prefix="realtime_sync-tool"
-                )
-            return self._pool
 
     # --- keeping the session's tool list in sync ----------------------------------------------
 
@@ -144,14 +127,32 @@ def _calls(response: Response) -> list[ConversationItem]:
     return [item for item in response.output or () if item.type == "function_call"]
 
 
+def _start(tool: Tool, call: ConversationItem) -> concurrent.futures.Future[str]:
+    """Run one call on a daemon thread of its own; its result, or exception, in a future."""
+    future: concurrent.futures.Future[str] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            future.set_result(tool.call(call.arguments or ""))
+        except BaseException as exc:  # SystemExit too: the model is told, nothing dies
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=f"realtime_sync-tool-{tool.name}", daemon=True).start()
+    return future
+
+
 def _outcome(
-    call: ConversationItem, tool: Tool | None, future: concurrent.futures.Future[str] | None
+    call: ConversationItem,
+    tool: Tool | None,
+    future: concurrent.futures.Future[str] | None,
+    started: float,
 ) -> str:
-    """The output the model sees for one call."""
+    """The output the model sees for one call; its timeout runs from the batch's start."""
     if tool is None or future is None:
         return error_output(LookupError(f"no tool named {call.name!r}"))
+    remaining = None if tool.timeout is None else started + tool.timeout - time.monotonic()
     try:
-        return future.result(timeout=wait_seconds(tool.timeout))
+        return future.result(timeout=wait_seconds(remaining))
     except concurrent.futures.TimeoutError:
         return error_output(TimeoutError(f"{tool.name} did not finish within {tool.timeout} s"))
     except BaseException as exc:  # the model sees what went wrong, and the session goes on

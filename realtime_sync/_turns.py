@@ -125,9 +125,16 @@ class ResponseHandle:
     """A response asked for with ``create_response()``: wait for it, cancel it, or stream
     its deltas in the calling thread as they arrive."""
 
-    def __init__(self, turns: Turns, request: Mapping[str, Any] | None) -> None:
+    def __init__(
+        self,
+        turns: Turns,
+        request: Mapping[str, Any] | None,
+        preface: tuple[Mapping[str, Any], ...] = (),
+    ) -> None:
         self._turns = turns
         self._request = request
+        self._preface = preface
+        self._cancelled = False  # cancel() was called: cancel it as soon as it exists
         self.event_ids: tuple[str, ...] = ()
         """The ids of the client events sent for this response (its item and its
         ``response.create``): a server ``error`` naming one fails it."""
@@ -252,7 +259,7 @@ class Turns:
         self._continues = continues
         # Handles whose response ended in function calls that are being answered: they
         # finish with the follow-up response.
-        self._continuing: dict[str, ResponseHandle] = {}
+        self._continuing: dict[str, ResponseHandle | None] = {}  # None: cancelled
         # Guards everything below: requests come from user threads, events from the
         # dispatcher thread.
         self._lock = threading.RLock()
@@ -261,6 +268,7 @@ class Turns:
         self._active: dict[str, ResponseHandle] = {}
         self._by_event_id: dict[str, ResponseHandle] = {}
         self._busy = False  # a response is in progress, ours or not
+        self._current: str | None = None  # its id, once response.created told it
         self._routes: dict[type, Callable[[Any], None]] = {
             ResponseEvent: self._on_response,
             TextDeltaEvent: self._on_delta,
@@ -271,12 +279,16 @@ class Turns:
         }
 
     def request(
-        self, response: Mapping[str, Any] | None, related: tuple[str, ...] = ()
+        self, response: Mapping[str, Any] | None, preface: tuple[Mapping[str, Any], ...] = ()
     ) -> ResponseHandle:
-        """Ask for a response now, or as soon as the one in progress is done."""
-        handle = ResponseHandle(self, response)
+        """Ask for a response now, or as soon as the one in progress is done.
+
+        ``preface`` events (the user's message of a turn) are sent right before the
+        ``response.create``, when its turn comes: so concurrent turns each answer their
+        own message.
+        """
+        handle = ResponseHandle(self, response, preface)
         with self._lock:
-            self._track(handle, related)
             if self._busy or self._sent:
                 self._queued.append(handle)
                 return handle
@@ -289,7 +301,12 @@ class Turns:
         """Ask for the response that follows function-call outputs; the handle of the
         response that made the calls (if any) waits for this one instead."""
         with self._lock:
-            handle = self._continuing.pop(response_id or "", None) or ResponseHandle(self, None)
+            if response_id in self._continuing:
+                handle = self._continuing.pop(response_id)
+                if handle is None:  # cancelled while its tools ran
+                    return
+            else:
+                handle = ResponseHandle(self, None)
             if self._busy or self._sent:
                 self._queued.append(handle)
                 return
@@ -297,12 +314,27 @@ class Turns:
         if failure is not None:
             raise failure
 
-    def in_progress(self) -> bool:
-        """Whether a response is in progress on the server (ours or not)."""
-        return self._busy
+    def current(self) -> str | None:
+        """The id of the response in progress on the server (ours or not), if any."""
+        return self._current
 
     def cancel(self, handle: ResponseHandle) -> None:
         with self._lock:
+            handle._cancelled = True
+            waiting_on_tools = [
+                response_id for response_id, h in self._continuing.items() if h is handle
+            ]
+            for response_id in waiting_on_tools:  # its follow-up will not be asked for
+                self._continuing[response_id] = None
+                self._forget(handle)
+                handle._fail(
+                    ResponseError(
+                        "the response was cancelled while its tools ran",
+                        status="cancelled",
+                        reason="client_cancelled",
+                    )
+                )
+                return
             if handle in self._queued:
                 self._queued.remove(handle)
                 self._forget(handle)
@@ -314,9 +346,10 @@ class Turns:
                     )
                 )
                 return
-            response_id = handle.id
-        if response_id is not None and not handle.done():
-            self._sender.send({"type": "response.cancel", "response_id": response_id})
+            active_id = handle.id
+        # Not created yet? Then response.created sends the cancel (handle._cancelled).
+        if active_id is not None and not handle.done():
+            self._sender.send({"type": "response.cancel", "response_id": active_id})
 
     # --- the dispatcher thread --------------------------------------------------------------
 
@@ -331,15 +364,19 @@ class Turns:
         response = event.response
         if event.type == "response.created":
             self._busy = True
+            self._current = response.id
             handle = self._requester(response)
             if handle is not None and response.id is not None:
                 self._sent.remove(handle)
                 handle.id = response.id
                 self._active[response.id] = handle
+                if handle._cancelled:  # cancel() came before the response existed
+                    self._sender.send({"type": "response.cancel", "response_id": response.id})
             return
         if event.type != "response.done":
             return
         self._busy = False
+        self._current = None
         finished = self._active.pop(response.id or "", None)
         if finished is not None:
             self._forget(finished)
@@ -384,13 +421,15 @@ class Turns:
 
     def _on_closed(self, event: ClosedEvent) -> None:
         error = closed_error(event)
-        handles = [*self._sent, *self._queued, *self._active.values(), *self._continuing.values()]
+        continuing = [handle for handle in self._continuing.values() if handle is not None]
+        handles = [*self._sent, *self._queued, *self._active.values(), *continuing]
         self._sent.clear()
         self._queued.clear()
         self._active.clear()
         self._continuing.clear()
         self._by_event_id.clear()
         self._busy = False
+        self._current = None
         for handle in handles:
             handle._fail(error)
 
@@ -403,21 +442,27 @@ class Turns:
             self._send(self._queued.popleft())
 
     def _send(self, handle: ResponseHandle) -> BaseException | None:
-        """Send ``handle``'s ``response.create``; what sending raised, if it failed."""
+        """Send ``handle``'s preface and ``response.create``; what sending raised, if it
+        failed."""
         event_id = f"evt_turn_{os.urandom(8).hex()}"
         request = dict(handle._request or {})
-        metadata = dict(request.get("metadata") or {})
+        # The tag key is ours: a value the caller put there would be taken for a tag.
+        metadata = {k: v for k, v in dict(request.get("metadata") or {}).items() if k != TURN_TAG}
+        if metadata or "metadata" in request:
+            request["metadata"] = metadata
         handle._tagged = len(metadata) < _MAX_METADATA_KEYS
         if handle._tagged:
             request["metadata"] = {**metadata, TURN_TAG: event_id}
         payload = {"type": "response.create", "event_id": event_id, "response": request}
         try:
-            event_id = self._sender.send(payload)
+            for event in handle._preface:
+                self._track(handle, (self._sender.send(event),))
+            handle._preface = ()
+            self._track(handle, (self._sender.send(payload),))
         except Exception as exc:  # not connected, invalid request: the handle fails
             self._forget(handle)
             handle._fail(exc)
             return exc
-        self._track(handle, (event_id,))
         self._sent.append(handle)
         return None
 

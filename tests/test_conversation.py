@@ -4,6 +4,7 @@ client's view of a real session."""
 from __future__ import annotations
 
 import base64
+import gc
 import json
 from typing import Any
 
@@ -231,3 +232,39 @@ def test_the_clients_conversation_after_real_turns(protocol: str) -> None:
     assert client.usage.responses == 2 and client.usage.total_tokens > 0
     assert client.rate_limits
     assert {i.item.id for i in completed} >= {items[1].id, items[3].id}
+
+
+def test_deleted_and_evicted_items_do_not_come_back() -> None:
+    state = ConversationState(max_items=2)
+    feed(
+        state,
+        added(message("u1", "user")),
+        added(message("a1", "assistant"), "u1"),
+        added(message("u2", "user"), "a1"),  # evicts u1
+        ev(
+            "conversation.item.input_audio_transcription.completed",
+            item_id="u1",
+            content_index=0,
+            transcript="late",
+        ),
+        ev("conversation.item.deleted", item_id="a1"),
+        ev(
+            "response.output_item.done",
+            response_id="r",
+            output_index=0,
+            item=message("a1", "assistant"),
+        ),
+    )
+    assert [item.id for item in state.items] == ["u2"]
+
+
+def test_an_abandoned_event_iterator_stops_listening() -> None:
+    transport = InProcessTransport(api_key=KEY)
+    with RealtimeClient(api_key=KEY, transport=transport) as client:
+        stream = client.events(timeout=WAIT)
+        client.send_text("one", timeout=WAIT)
+        for _ in stream:
+            break
+        del stream  # left with break, and dropped
+        gc.collect()
+        assert client.off("*") == 0  # nothing left registered

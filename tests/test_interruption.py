@@ -32,12 +32,14 @@ class Recorder:
         self.sent.append(event)
         return "evt"
 
-    def in_progress(self) -> bool:
-        return self.busy
+    def current(self) -> str | None:
+        return "resp_1" if self.busy else None
 
 
-def speaking(audio: bytes = SECOND_OF_PCM) -> tuple[ConversationState, Recorder, Playback]:
-    state = ConversationState()
+def speaking(
+    audio: bytes = SECOND_OF_PCM, keep_audio: bool = True
+) -> tuple[ConversationState, Recorder, Playback]:
+    state = ConversationState(keep_audio=keep_audio)
     recorder = Recorder()
     playback = Playback(recorder, state, recorder)
     item = {
@@ -65,7 +67,7 @@ def test_an_interruption_at_480_ms_truncates_there() -> None:
     _, recorder, playback = speaking()
     done = playback.interrupt(played_ms=480)
     assert recorder.sent == [
-        {"type": "response.cancel"},
+        {"type": "response.cancel", "response_id": "resp_1"},
         {
             "type": "conversation.item.truncate",
             "item_id": "a1",
@@ -142,3 +144,33 @@ def test_interrupt_through_the_client(played: int) -> None:
         assert sent["audio_end_ms"] == 480 and result.action == "truncated"
     else:
         assert result.action == "deleted"
+
+
+def test_audio_heard_to_the_end_is_not_cut_when_the_user_speaks_again() -> None:
+    _, recorder, playback = speaking()
+    playback.report(1000)  # the whole second was played
+    recorder.busy = False
+    playback.receive(ev("input_audio_buffer.speech_started", audio_start_ms=0, item_id="u2"))
+    assert recorder.sent == []
+
+
+def test_without_kept_audio_the_cut_is_still_clamped_to_what_arrived() -> None:
+    *_, playback = speaking(SECOND_OF_PCM[: 48 * 300], keep_audio=False)
+    assert playback.interrupt(played_ms=float("inf")).played_ms == 300
+
+
+def test_a_second_interrupt_cuts_nothing_more_and_cancels_once() -> None:
+    _, recorder, playback = speaking()
+    playback.interrupt(played_ms=200)
+    again = playback.interrupt(played_ms=100)
+    assert again.action == "none" and not again.cancelled
+    assert [event["type"] for event in recorder.sent] == [
+        "response.cancel",
+        "conversation.item.truncate",
+    ]
+
+
+def test_playback_reports_must_be_numbers() -> None:
+    _, _, playback = speaking()
+    with pytest.raises(ValueError, match="NaN"):
+        playback.report(float("nan"))

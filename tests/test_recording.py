@@ -57,3 +57,28 @@ def test_audio_can_be_kept_and_streams_are_left_open() -> None:
     (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
     assert base64.b64decode(line["event"]["audio"]) == b"\x01\x00" * 2400
     assert not stream.closed
+
+
+def test_a_recording_that_cannot_be_written_stops_and_the_session_goes_on() -> None:
+    transport = InProcessTransport(api_key=KEY)
+    stream = io.StringIO()
+    with RealtimeClient(api_key=KEY, transport=transport) as client:
+        recording = client.record(stream)
+        stream.close()  # as a full disk or a file closed by someone else would
+        for n in range(3):
+            assert client.send_text(f"turn {n}", timeout=WAIT).status == "completed"
+        assert recording.closed
+        assert len(client.conversation.items) == 6
+
+
+def test_recording_leaves_the_callers_event_alone() -> None:
+    transport = InProcessTransport(api_key=KEY)
+    item = {
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_audio", "audio": base64.b64encode(b"\x00" * 480).decode()}],
+    }
+    event = {"type": "conversation.item.create", "item": item}
+    with RealtimeClient(api_key=KEY, transport=transport) as client, client.record(io.StringIO()):
+        client.send(event)
+    assert item["content"][0]["audio"] == base64.b64encode(b"\x00" * 480).decode()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conftest import KEY
 
-from realtime_sync import RealtimeClient
+from realtime_sync import RealtimeClient, ResponseError
 from realtime_sync.testing import InProcessTransport
 
 WAIT = 5.0
@@ -151,3 +152,57 @@ def test_manual_mode_leaves_the_calls_to_the_app(transport: InProcessTransport) 
         )
         assert client.create_response().wait(WAIT).text == "Result of lookup: 42"
     assert len(sent(transport, "response.create")) == 2
+
+
+def test_timeouts_run_together_and_a_hung_tool_holds_nothing_up(
+    transport: InProcessTransport, client: RealtimeClient
+) -> None:
+    release = threading.Event()
+
+    @client.tool(timeout=0.3)
+    def hang(n: int) -> int:
+        release.wait(WAIT)
+        return n
+
+    @client.tool
+    def fast() -> str:
+        return "fast"
+
+    client.connect(timeout=WAIT)
+    try:
+        calls = " and ".join(f'call hang {{"n": {n}}}' for n in range(6))
+        started = time.monotonic()
+        client.send_text(calls, timeout=WAIT)
+        assert time.monotonic() - started < 2.0  # six 0.3 s timeouts at once, not in turn
+        assert client.send_text("call fast {}", timeout=WAIT).text == "Result of fast: fast"
+    finally:
+        release.set()
+
+
+def test_cancel_while_tools_run_asks_for_no_follow_up(
+    transport: InProcessTransport, client: RealtimeClient
+) -> None:
+    release = threading.Event()
+
+    @client.tool
+    def slow() -> str:
+        release.wait(WAIT)
+        return "done"
+
+    client.connect(timeout=WAIT)
+    client.conversation.item.create(
+        item={
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "call slow {}"}],
+        }
+    )
+    called = client.expect("response.done")  # the response that makes the call
+    handle = client.create_response()
+    called.wait(WAIT)
+    handle.cancel()
+    release.set()
+    with pytest.raises(ResponseError, match="tools ran"):
+        handle.wait(WAIT)
+    transport.wait_for_received("conversation.item.create", count=2, timeout=WAIT)
+    assert len(sent(transport, "response.create")) == 1  # no follow-up

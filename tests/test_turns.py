@@ -190,3 +190,44 @@ def test_events_end_when_quiet_or_closed(make: Make) -> None:
         first = next(stream)
     assert first.type == "conversation.item.added"
     assert "response.done" in [e.type for e in stream]  # what came before close()
+
+
+def test_concurrent_turns_each_answer_their_own_message(make: Make) -> None:
+    client, _ = make(reply=lambda text: f"echo {text}", delta_interval=0.001)
+    answers: dict[str, str] = {}
+
+    def ask(name: str) -> None:
+        for n in range(4):
+            question = f"{name}-{n}"
+            answers[question] = client.send_text(question, timeout=WAIT).text
+
+    threads = [threading.Thread(target=ask, args=(f"t{t}",)) for t in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(4 * WAIT)
+    assert len(answers) == 24
+    assert all(answer == f"echo {question}" for question, answer in answers.items())
+
+
+def test_cancel_before_the_response_exists_cancels_it(make: Make) -> None:
+    client, _ = make(delta_chunks=10, delta_interval=0.05)
+    handle = client.create_response()
+    handle.cancel()  # response.created has not arrived yet
+    with pytest.raises(ResponseError) as raised:
+        handle.wait(WAIT)
+    assert raised.value.status == "cancelled"
+
+
+@pytest.mark.parametrize("keys", [1, 15, 16])
+def test_metadata_of_the_caller_is_kept_and_our_tag_cannot_be_spoofed(
+    make: Make, keys: int
+) -> None:
+    client, _ = make()
+    metadata = {f"k{n}": "v" for n in range(keys - 1)} | {"realtime_sync_turn": "forged"}
+    reply = client.create_response(response={"metadata": metadata}).wait(WAIT)
+    assert reply.status == "completed"
+    echoed = dict(reply.response.metadata or {})
+    assert echoed.get("realtime_sync_turn") != "forged"
+    assert all(echoed[f"k{n}"] == "v" for n in range(keys - 1))
+    assert client.send_text("next", timeout=WAIT).status == "completed"  # nothing wedged
