@@ -2,7 +2,7 @@
 
     python examples/tool_calling.py --local
 
-The model's calls run on a worker pool; their results go back to the model, and
+The model's calls run on threads of their own; their results go back to the model, and
 send_text() returns once the model has answered with them.
 """
 

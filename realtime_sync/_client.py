@@ -3,8 +3,8 @@
 A received frame travels: transport (``_websocket.py``, on the socket thread) → the
 client's :class:`~realtime_sync._dispatch.Dispatcher` queue → on the dispatcher thread,
 decoding (``_server_events.py``) → the connection's :class:`~realtime_sync._session.SessionCore`
-→ the dispatcher's state reducers (a seam: conversation state and tools come next) → user
-handlers → waiters.
+→ the dispatcher's state reducers (recording, conversation state, turns, tools, playback)
+→ user handlers → waiters.
 """
 
 from __future__ import annotations

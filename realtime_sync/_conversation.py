@@ -245,11 +245,6 @@ class ConversationState:
         with self._lock:
             return tuple(self._entries[item_id].snapshot() for item_id in self._order)
 
-    @property
-    def output_audio_shape(self) -> tuple[int, int]:
-        """(samples per second, bytes per sample) of the session's output audio."""
-        return self._audio_rate, self._audio_width
-
     def assistant_audio(self, item_id: str | None = None) -> tuple[str, int, float] | None:
         """``(item id, index of its audio part, ms of audio received)`` of ``item_id`` or,
         by default, the latest assistant item with audio; None when there is none. Cheap:
@@ -435,6 +430,11 @@ class ConversationState:
 
     def _on_session(self, event: SessionEvent) -> None:
         self._audio_rate, self._audio_width = _output_audio_shape(event.session)
+        if event.type == "session.created":  # a new session has a conversation of its own
+            self._entries.clear()
+            self._order.clear()
+            self._gone.clear()
+            self._gone_order.clear()
 
 
 def output_audio_format(session: Session | None) -> Any:

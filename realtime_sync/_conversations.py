@@ -148,7 +148,7 @@ class Conversations:
         """Register a function the model may call, as a decorator (``@client.tool`` or
         ``@client.tool(timeout=5)``). Its JSON schema comes from the signature, the
         annotations and the docstring unless ``parameters`` gives it; the session's tool
-        list follows. When the model calls it, it runs on a worker pool (never on the
+        list follows. When the model calls it, it runs on a daemon thread of its own (never the
         dispatcher thread), within ``timeout`` seconds; what it returns, or raises, is
         sent back to the model, and one response follows each batch of calls."""
         if function is None:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from attrs import frozen
 
 from ._conversation import ConversationState
-from ._server_events import SpeechStartedEvent
+from ._server_events import SessionEvent, SpeechStartedEvent
 
 __all__ = ["Interruption", "Playback"]
 
@@ -83,12 +83,13 @@ class Playback:
 
         ``played_ms`` defaults to the last :meth:`report` for the item (0 when none).
         """
-        cancelled = False
         current = self._responses.current()
-        if current is not None and current != self._cancelled:
-            self._cancelled = current
+        with self._lock:  # the automatic and a manual interrupt may meet here
+            cancelled = current is not None and current != self._cancelled
+            if cancelled:
+                self._cancelled = current
+        if cancelled:
             self._sender.send({"type": "response.cancel", "response_id": current})
-            cancelled = True
         found = self._state.assistant_audio(item_id)
         if found is None:
             return Interruption(None, 0, "none", cancelled)
@@ -116,8 +117,14 @@ class Playback:
     # --- the dispatcher thread --------------------------------------------------------------
 
     def receive(self, event: Any) -> Any:
-        """The user started speaking: interrupt if the model's audio is still playing."""
-        if type(event) is SpeechStartedEvent and self._automatic:
+        """The user started speaking: interrupt if the model's audio is still playing. A new
+        session starts with nothing played."""
+        if type(event) is SessionEvent and event.type == "session.created":
+            with self._lock:
+                self._played.clear()
+                self._cut.clear()
+                self._cancelled = None
+        elif type(event) is SpeechStartedEvent and self._automatic:
             found = self._state.assistant_audio()
             if found is not None:
                 with self._lock:

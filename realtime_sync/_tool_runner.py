@@ -45,6 +45,8 @@ class _Client(Protocol):
 class _Followups(Protocol):
     def follow_up(self, response_id: str | None) -> None: ...
 
+    def abandon(self, response_id: str | None, error: BaseException) -> None: ...
+
 
 class ToolRunner:
     """Runs registered tools for the model and answers it (see the module description)."""
@@ -62,11 +64,22 @@ class ToolRunner:
         self._followups = followups
         self.automatic = automatic
         """Whether calls are run and answered here (False: the app answers them)."""
+        self._decisions: dict[str, bool] = {}
         registry.subscribe(self._tools_changed)
 
     def will_answer(self, response: Response) -> bool:
-        """Whether this response's function calls will be run and answered here."""
-        return self.automatic and any(self._registry.get(c.name or "") for c in _calls(response))
+        """Whether this response's function calls will be run and answered here: decided
+        once per response (the turns ask first, then the runner acts on the same answer);
+        only a completed response's calls, whose arguments are whole."""
+        decided = self._decisions.get(response.id or "")
+        if decided is None:
+            decided = (
+                self.automatic
+                and response.status == "completed"
+                and any(self._registry.get(c.name or "") for c in _calls(response))
+            )
+            self._decisions = {response.id or "": decided}  # only the latest is asked for
+        return decided
 
     def receive(self, event: Any) -> Any:
         kind = type(event)
@@ -104,8 +117,9 @@ class ToolRunner:
                     }
                 )
             self._followups.follow_up(response_id)
-        except Exception:  # the session ended meanwhile: nothing to answer
+        except Exception as exc:  # the session ended meanwhile: nothing to answer
             logger.warning("could not answer the model's function calls", exc_info=True)
+            self._followups.abandon(response_id, exc)
 
     # --- keeping the session's tool list in sync ----------------------------------------------
 

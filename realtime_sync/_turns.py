@@ -4,7 +4,7 @@
 handlers, ties each ``response.created`` to the request that caused it, routes the
 response's deltas to its :class:`ResponseHandle`, and fails a handle when the server's
 ``error`` names one of the events the handle sent (``error.event_id``). Requests made while
-a response is in progress are queued and sent when it is done, so they never meet
+a response is in progress are queued and sent when it is done, so they do not meet
 ``conversation_already_has_active_response``; if one does (a response the server started by
 itself), it is queued again. Each request's metadata carries its event id under
 :data:`TURN_TAG`, so that a ``response.created`` is matched to its request exactly.
@@ -318,14 +318,19 @@ class Turns:
         """The id of the response in progress on the server (ours or not), if any."""
         return self._current
 
+    def abandon(self, response_id: str | None, error: BaseException) -> None:
+        """The function calls of ``response_id`` could not be answered: its handle fails."""
+        with self._lock:
+            handle = self._continuing.pop(response_id or "", None)
+        if handle is not None:
+            handle._fail(error)
+
     def cancel(self, handle: ResponseHandle) -> None:
         with self._lock:
             handle._cancelled = True
-            waiting_on_tools = [
-                response_id for response_id, h in self._continuing.items() if h is handle
-            ]
-            for response_id in waiting_on_tools:  # its follow-up will not be asked for
-                self._continuing[response_id] = None
+            waiting_on = next((rid for rid, h in self._continuing.items() if h is handle), None)
+            if waiting_on is not None:  # its tools run: the follow-up will not be asked for
+                self._continuing[waiting_on] = None
                 self._forget(handle)
                 handle._fail(
                     ResponseError(
@@ -380,7 +385,7 @@ class Turns:
         finished = self._active.pop(response.id or "", None)
         if finished is not None:
             self._forget(finished)
-            if response.status == "completed" and self._continues(response):
+            if self._continues(response):
                 self._continuing[response.id or ""] = finished
             else:
                 finished._finish(response, self._output_format())
@@ -405,7 +410,7 @@ class Turns:
         handle = self._by_event_id.get(event.error.event_id or "")
         if handle is None:
             return
-        if event.error.code == _BUSY_CODE and handle in self._sent:
+        if event.error.code == _BUSY_CODE and handle in self._sent and not handle._cancelled:
             # A response we did not ask for is in progress: ask again when it is done.
             self._sent.remove(handle)
             self._queued.appendleft(handle)

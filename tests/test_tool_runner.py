@@ -206,3 +206,34 @@ def test_cancel_while_tools_run_asks_for_no_follow_up(
         handle.wait(WAIT)
     transport.wait_for_received("conversation.item.create", count=2, timeout=WAIT)
     assert len(sent(transport, "response.create")) == 1  # no follow-up
+
+
+def test_calls_of_a_response_that_did_not_complete_are_not_run(
+    transport: InProcessTransport, client: RealtimeClient
+) -> None:
+    ran: list[str] = []
+    client.add_tool(lambda: ran.append("ran") or "x", name="spy", parameters={"type": "object"})
+    client.connect(timeout=WAIT)
+    done = client.expect("response.done")
+    call = {"type": "function_call", "name": "spy", "call_id": "c1", "arguments": "{"}
+    transport.push(
+        {
+            "type": "response.done",
+            "response": {"id": "resp_x", "status": "cancelled", "output": [call]},
+        }
+    )
+    done.wait(WAIT)
+    assert client.send_text("next", timeout=WAIT).status == "completed"
+    assert ran == [] and len(sent(transport, "response.create")) == 1
+
+
+def test_a_new_session_starts_with_an_empty_conversation(
+    transport: InProcessTransport, client: RealtimeClient
+) -> None:
+    client.connect(timeout=WAIT)
+    client.send_text("first session", timeout=WAIT)
+    client.close(timeout=WAIT)
+    client.connect(timeout=WAIT)
+    assert client.conversation.items == ()
+    client.send_text("second session", timeout=WAIT)
+    assert client.conversation.items[0].text == "second session"
