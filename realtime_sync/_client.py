@@ -24,7 +24,14 @@ from ._conversation import ConversationState, UsageTotals, output_audio_format
 from ._conversations import Conversations
 from ._dialects import BETA_TO_GA
 from ._dispatch import Dispatcher, Expectation, HandlerRegistry, check_event_pattern
-from ._endpoints import Auth, Dialect, azure_target, openai_target
+from ._endpoints import (
+    Auth,
+    Dialect,
+    azure_target,
+    check_transport_security,
+    openai_headers,
+    openai_target,
+)
 from ._errors import (
     AlreadyConnectedError,
     ConfigurationError,
@@ -138,6 +145,7 @@ class RealtimeClient(Handlers, Conversations):
         conversation_max_items: int | None = None,
         auto_interrupt: bool = True,
         auto_tools: bool = True,
+        allow_insecure: bool = False,
     ) -> None:
         """Configure a client for OpenAI (or any OpenAI-compatible Realtime endpoint).
 
@@ -182,6 +190,8 @@ class RealtimeClient(Handlers, Conversations):
                 whose playback the app reports with :meth:`report_playback`.
             auto_tools: Run registered tools when the model calls them and answer it
                 (False: the app answers ``function_call`` items itself).
+            allow_insecure: Allow a plain ``ws://`` (``http://``) URL to a host off this
+                machine, which shows the key to the network; refused otherwise.
         """
         azure = any(
             value is not None
@@ -207,8 +217,9 @@ class RealtimeClient(Handlers, Conversations):
                 base_url=base_url or os.environ.get("OPENAI_BASE_URL") or None,
                 auth=auth,
                 dialect=protocol or "ga",
-                headers=_openai_headers(headers, organization, project),
+                headers=openai_headers(headers, organization, project),
             )
+        check_transport_security(target, allow_insecure=allow_insecure)
         if ping_interval and ping_timeout and ping_interval <= ping_timeout:
             raise ConfigurationError(
                 f"ping_interval ({ping_interval}) must be greater than ping_timeout "
@@ -585,16 +596,3 @@ _LIVE_STATES = frozenset({SessionState.CONNECTING, SessionState.OPEN})
 def _normalized_decode(data: bytes | str) -> Any:
     """Decode a beta frame, renaming events that GA names differently to their GA names."""
     return decode_event(data, rename=BETA_TO_GA)
-
-
-def _openai_headers(
-    headers: Mapping[str, str] | None, organization: str | None, project: str | None
-) -> dict[str, str]:
-    result = dict(headers or {})
-    organization = organization or os.environ.get("OPENAI_ORG_ID")
-    project = project or os.environ.get("OPENAI_PROJECT_ID")
-    if organization:
-        result.setdefault("OpenAI-Organization", organization)
-    if project:
-        result.setdefault("OpenAI-Project", project)
-    return result

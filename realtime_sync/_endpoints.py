@@ -6,7 +6,9 @@ the client's settings into the URL, headers and subprotocols of one WebSocket up
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import os
 from collections.abc import Callable, Mapping
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -24,6 +26,8 @@ __all__ = [
     "Handshake",
     "Target",
     "azure_target",
+    "check_transport_security",
+    "openai_headers",
     "openai_target",
 ]
 
@@ -51,6 +55,7 @@ ANNOUNCED_SHUTDOWNS: Mapping[str, str] = dict.fromkeys(
 """Models with an announced shutdown date (as the official ``openai`` package documents
 its realtime model list)."""
 _warned_models: set[str] = set()
+_warned_query = False
 BETA_HEADER = ("OpenAI-Beta", "realtime=v1")
 BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 KEY_SUBPROTOCOL_PREFIX = "openai-insecure-api-key."
@@ -127,6 +132,45 @@ class Target:
             subprotocols=tuple(subprotocols),
             display_url=redact_url(url),
         )
+
+
+def check_transport_security(target: Target, *, allow_insecure: bool) -> None:
+    """Refuse to send a credential over plain ``ws://`` to a host off this machine, and
+    warn (once) about a key in the URL.
+
+    On a network, ``ws://`` shows the key (or token) to everyone on the path; loopback
+    (a local server, a tunnel) stays on the machine. ``allow_insecure`` is for a network
+    the caller trusts.
+    """
+    if target.auth == "query":
+        _warn_query_auth()
+    parts = urlsplit(target.url)
+    if parts.scheme != "ws" or allow_insecure or _is_loopback(parts.hostname or ""):
+        return
+    raise ConfigurationError(
+        f"refusing to send the API key in clear text to {parts.hostname!r} over ws://: use "
+        "wss:// (https://), or pass allow_insecure=True for a network you trust"
+    )
+
+
+def _warn_query_auth() -> None:
+    """Log once per process that a key in the URL is seen by proxies and server logs."""
+    global _warned_query
+    if not _warned_query:
+        _warned_query = True
+        logger.warning(
+            "auth='query' puts the API key in the URL, where proxies and server logs can "
+            "see it; prefer auth='header' (the default) for server-side code"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _warn_if_retiring(model: str) -> None:
@@ -250,3 +294,18 @@ def azure_target(
         # The api-version path is beta by definition; the v1 path needs telling.
         send_beta_marker=chosen == "beta" and not api_version,
     )
+
+
+def openai_headers(
+    headers: Mapping[str, str] | None, organization: str | None, project: str | None
+) -> dict[str, str]:
+    """Extra headers plus ``OpenAI-Organization``/``OpenAI-Project`` (from the arguments or
+    ``OPENAI_ORG_ID``/``OPENAI_PROJECT_ID``)."""
+    result = dict(headers or {})
+    organization = organization or os.environ.get("OPENAI_ORG_ID")
+    project = project or os.environ.get("OPENAI_PROJECT_ID")
+    if organization:
+        result.setdefault("OpenAI-Organization", organization)
+    if project:
+        result.setdefault("OpenAI-Project", project)
+    return result

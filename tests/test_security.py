@@ -9,7 +9,8 @@ import pytest
 import websocket
 from conftest import KEY, user_message
 
-from realtime_sync import AuthenticationError, RealtimeClient
+from realtime_sync import AuthenticationError, ConfigurationError, RealtimeClient
+from realtime_sync import _endpoints as endpoints
 from realtime_sync.testing import LocalRealtimeServer
 
 pytestmark = pytest.mark.timeout(30)
@@ -89,3 +90,42 @@ def test_azure_key_and_token_not_shown(everything_logged: pytest.LogCaptureFixtu
     assert KEY not in shown and token not in shown
     assert KEY not in everything_logged.text
     assert token not in everything_logged.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ws://relay.example/v1/realtime", "http://10.0.0.5:8080/v1/realtime", "ws://192.0.2.1/rt"],
+)
+def test_a_key_is_never_sent_in_clear_text_off_this_machine(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="clear text") as raised:
+        RealtimeClient(api_key=KEY, url=url)
+    assert KEY not in str(raised.value)
+    RealtimeClient(api_key=KEY, url=url, allow_insecure=True)  # a network the caller trusts
+    with pytest.raises(ConfigurationError, match="clear text"):
+        RealtimeClient.azure(endpoint="http://my-resource.example", deployment="d", api_key=KEY)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ws://127.0.0.1:9/v1/realtime",
+        "ws://127.0.0.2/rt",
+        "ws://localhost/rt",
+        "ws://[::1]:9/rt",
+        "wss://relay.example/rt",
+        "https://relay.example/v1/realtime",
+    ],
+)
+def test_loopback_and_tls_are_fine(url: str) -> None:
+    RealtimeClient(api_key=KEY, url=url)
+
+
+def test_query_auth_warns_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(endpoints, "_warned_query", False)
+    with caplog.at_level(logging.WARNING, logger="realtime_sync"):
+        for _ in range(3):
+            RealtimeClient(api_key=KEY, url="wss://relay.example/rt", auth="query")
+    warnings = [r for r in caplog.records if "auth='query'" in r.getMessage()]
+    assert len(warnings) == 1 and KEY not in caplog.text
