@@ -23,7 +23,7 @@ from realtime_sync.testing._admission import (
     split_target,
 )
 
-KEY = "sk-admission-0123456789"
+KEY = "rs-admission-0123456789"
 BEARER = {"authorization": f"Bearer {KEY}"}
 SETTINGS = AdmissionSettings(api_key=KEY)
 
