@@ -17,6 +17,7 @@ from typing import Any
 
 from attrs import define, field, frozen
 
+from . import audio
 from ._local_events import ConversationUpdatedEvent, ItemCompletedEvent
 from ._objects import ConversationItem, RateLimit, Session, Usage
 from ._server_events import (
@@ -44,7 +45,6 @@ __all__ = ["ConversationState", "Item", "UsageTotals", "output_audio_format"]
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
 _AUDIO_PARTS = frozenset({"output_audio", "audio"})
 _GONE_REMEMBERED = 1024
-_G711_FORMATS = frozenset({"audio/pcmu", "audio/pcma", "g711_ulaw", "g711_alaw"})
 
 
 @frozen
@@ -450,10 +450,10 @@ def output_audio_format(session: Session | None) -> Any:
 
 
 def _output_audio_shape(session: Session) -> tuple[int, int]:
-    """(samples per second, bytes per sample) of the session's output audio."""
+    """(samples per second, bytes per sample) of the session's output audio; PCM16 at
+    24 kHz for a format the audio module does not know."""
     fmt = output_audio_format(session)
-    name = fmt if isinstance(fmt, str) or fmt is None else fmt.type
-    if name in _G711_FORMATS:
-        return 8000, 1
-    rate = getattr(fmt, "rate", None) or 24000
-    return int(rate), 2
+    try:
+        return audio.format_rate(fmt), audio.format_sample_width(fmt)
+    except ValueError:
+        return 24000, 2

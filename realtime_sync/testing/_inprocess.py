@@ -15,15 +15,13 @@ from typing import Any
 
 from .._endpoints import Handshake
 from .._errors import NotConnectedError
-from .._secrets import register_secret
 from .._transport import EndKind, EndSink, FrameSink, TransportEnded, binary_frame
 from ._admission import (
-    AdmissionSettings,
     lower_headers,
 )
 from ._catalogue import KNOWN_MODELS, check_close, pushed_frame
 from ._recorder import Recorder, ServerControls
-from ._simulator import SessionSimulator, SimulatorOptions
+from ._simulator import SessionSimulator
 
 __all__ = ["InProcessTransport"]
 
@@ -60,13 +58,10 @@ class InProcessTransport(ServerControls):
         late_transcripts: bool = False,
     ) -> None:
         """Arguments as for :class:`~realtime_sync.testing.LocalRealtimeServer`."""
-        register_secret(api_key)
-        self._settings = AdmissionSettings(
-            api_key=api_key,
+        self._configure(
+            api_key,
             models=models,
             emulate_beta_shutdown=emulate_beta_shutdown,
-        )
-        self._options = SimulatorOptions(
             reply=reply,
             delta_chunks=delta_chunks,
             delta_interval=delta_interval,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -30,6 +30,7 @@ from ._admission import (
     split_target,
 )
 from ._catalogue import JsonObject, check_close, close_reason
+from ._options import SimulatorOptions
 
 __all__ = ["Connection", "ConnectionRecord", "Recorder", "ServerControls"]
 
@@ -322,6 +323,24 @@ class ServerControls:
     :class:`Recorder` as ``_recorder``."""
 
     _recorder: Recorder[Any]
+    _settings: AdmissionSettings
+    _options: SimulatorOptions
+
+    def _configure(
+        self,
+        api_key: str | None,
+        *,
+        models: Iterable[str] | None,
+        emulate_beta_shutdown: bool,
+        **options: Any,
+    ) -> None:
+        """Take what both servers are told: whom to let in, and how sessions answer
+        (``options`` as for :class:`SimulatorOptions`, which checks them: ValueError)."""
+        self._options = SimulatorOptions(**options)
+        self._settings = AdmissionSettings(
+            api_key=api_key, models=models, emulate_beta_shutdown=emulate_beta_shutdown
+        )
+        register_secret(api_key)  # from now on no log line shows it
 
     @property
     def received(self) -> list[JsonObject]:

@@ -36,9 +36,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from .._endpoints import Dialect
-from .._secrets import RedactingFilter, redact_url, register_secret
+from .._secrets import RedactingFilter, redact_url
 from ._admission import (
-    AdmissionSettings,
     AuthMethod,
     HttpRefusal,
     lower_headers,
@@ -51,7 +50,7 @@ from ._catalogue import (
     pushed_frame,
 )
 from ._recorder import Connection, ConnectionRecord, Recorder, ServerControls
-from ._simulator import SessionSimulator, SimulatorOptions
+from ._simulator import SessionSimulator
 
 __all__ = ["AuthMethod", "ConnectionRecord", "Dialect", "LocalRealtimeServer"]
 
@@ -237,8 +236,10 @@ class LocalRealtimeServer(ServerControls):
                 progress (right after its ``response.created``), as real servers often
                 do; by default they follow the committed item at once.
         """
-        # Validates reply pacing and the lifetime (ValueError).
-        self._options = SimulatorOptions(
+        self._configure(
+            api_key,
+            models=models,
+            emulate_beta_shutdown=emulate_beta_shutdown,
             reply=reply,
             delta_chunks=delta_chunks,
             delta_interval=delta_interval,
@@ -247,12 +248,6 @@ class LocalRealtimeServer(ServerControls):
             transcribe=transcribe,
             late_transcripts=late_transcripts,
         )
-        self._settings = AdmissionSettings(
-            api_key=api_key,
-            models=models,
-            emulate_beta_shutdown=emulate_beta_shutdown,
-        )
-        register_secret(api_key)
         self._host = host
         self._port = port
 
