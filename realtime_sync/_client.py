@@ -12,13 +12,9 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import threading
-import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
-
-from attrs import define
 
 from ._conversation import ConversationState, UsageTotals, output_audio_format
 from ._conversations import Conversations
@@ -33,19 +29,14 @@ from ._endpoints import (
     openai_target,
 )
 from ._errors import (
-    AlreadyConnectedError,
     ConfigurationError,
-    InternalError,
     NotConnectedError,
-    RealtimeError,
-    RealtimeTimeoutError,
-    WouldDeadlockError,
 )
 from ._handlers import Handlers
 from ._interruption import Playback
-from ._json import encode_client_event
-from ._models import Model
-from ._objects import RateLimit, Session
+from ._links import Links
+from ._objects import RateLimit
+from ._reconnect import ReconnectPolicy
 from ._recording import Recording
 from ._resources import (
     ConversationResource,
@@ -57,10 +48,11 @@ from ._resources import (
 )
 from ._secrets import install_log_filter
 from ._server_events import decode_event
-from ._session import SessionCore, SessionState
+from ._session import SessionState
+from ._supervisor import Supervisor
 from ._tool_runner import ToolRunner
 from ._tools import ToolRegistry
-from ._transport import Transport, TransportConnection, TransportEnded
+from ._transport import Transport
 from ._turns import Turns
 from ._websocket import WebSocketTransport
 
@@ -73,15 +65,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _client_numbers = itertools.count(1)
 
 
-@define(eq=False)
-class _Link:
-    """One connection attempt: its state core and its transport connection."""
-
-    core: SessionCore
-    connection: TransportConnection
-
-
-class RealtimeClient(Handlers, Conversations):
+class RealtimeClient(Links, Handlers, Conversations):
     """A blocking client for one Realtime session at a time.
 
     Typed senders are grouped as in the official SDK: ``client.session.update(...)``,
@@ -146,6 +130,7 @@ class RealtimeClient(Handlers, Conversations):
         auto_interrupt: bool = True,
         auto_tools: bool = True,
         allow_insecure: bool = False,
+        reconnect: bool | ReconnectPolicy = True,
     ) -> None:
         """Configure a client for OpenAI (or any OpenAI-compatible Realtime endpoint).
 
@@ -192,6 +177,9 @@ class RealtimeClient(Handlers, Conversations):
                 (False: the app answers ``function_call`` items itself).
             allow_insecure: Allow a plain ``ws://`` (``http://``) URL to a host off this
                 machine, which shows the key to the network; refused otherwise.
+            reconnect: Survive lost connections and session expiry (the default): a
+                :class:`ReconnectPolicy`, True for the default one, False to end with the
+                first loss. See the README's "Long-running sessions".
         """
         azure = any(
             value is not None
@@ -248,8 +236,7 @@ class RealtimeClient(Handlers, Conversations):
         self._connect_timeout = connect_timeout
         self._close_timeout = close_timeout
         self._registry = HandlerRegistry(target.dialect)
-        self._lock = threading.Lock()
-        self._link: _Link | None = None
+        self._init_links()
         number = next(_client_numbers)
         self._name = f"realtime_sync-{number}"
         self.tools = ToolRegistry()
@@ -259,6 +246,9 @@ class RealtimeClient(Handlers, Conversations):
             lambda: output_audio_format(self._session),
             # Late-bound: the runner, made next, answers through these turns.
             continues=lambda response: self._runner.will_answer(response),  # noqa: PLW0108
+            deferring=lambda: self._supervisor.gap.holding,
+            queued=lambda event_id: self._supervisor.gap.contains(event_id),  # noqa: PLW0108
+            known=lambda event: self._state.get(_item_id(event)) is not None,
         )
         self._runner = ToolRunner(self, self.tools, self._turns, automatic=auto_tools)
         self._state = ConversationState(
@@ -271,10 +261,25 @@ class RealtimeClient(Handlers, Conversations):
         )
         self._recording: Recording | None = None
         self._playback = Playback(self, self._state, self._turns, automatic=auto_interrupt)
+        self._supervisor = Supervisor(
+            _reconnect_policy(reconnect),
+            host=self,
+            state=self._state,
+            turns=self._turns,
+            dialect=target.dialect,
+            azure=azure,
+            connect_timeout=connect_timeout,
+            # Late-bound: the dispatcher, made next, takes the supervisor as a reducer.
+            submit=lambda core, item: self._dispatcher.submit(core, item),  # noqa: PLW0108
+            emit=lambda event: self._dispatcher.emit(event),  # noqa: PLW0108
+            source=lambda: self._dispatcher.source,
+            name=self._name,
+        )
         self._dispatcher = Dispatcher(
             self._registry,
             name=self._name,
             reducers=[
+                self._supervisor.receive,
                 self._record_received,
                 self._state.receive,
                 self._turns.receive,
@@ -289,7 +294,6 @@ class RealtimeClient(Handlers, Conversations):
             on_failure=self._dispatcher_failed,
         )
         self._event_ids = itertools.count(1)
-        self._link_numbers = itertools.count(1)
         self._event_id_prefix = f"evt_{os.urandom(6).hex()}_"
         self.session = SessionResource(self)
         self.conversation = ConversationResource(self)
@@ -373,139 +377,11 @@ class RealtimeClient(Handlers, Conversations):
         link = self._link
         return None if link is None else link.core.state
 
-    @property
-    def _session(self) -> Session | None:
-        """The current connection's session, None before ``session.created``."""
-        link = self._link
-        return None if link is None else link.core.session
-
     def __repr__(self) -> str:
         state = "connected" if self.connected else "disconnected"
         return f"<RealtimeClient {self.dialect} {self.url} {state}>"
 
-    # --- lifecycle --------------------------------------------------------------------------
-
-    def connect(self, timeout: float | None = None) -> Session:
-        """Open a session; block until ``session.created`` and its handlers ran; return it.
-
-        Raises :class:`~realtime_sync.AuthenticationError`,
-        :class:`~realtime_sync.RateLimitError` and the other :class:`APIError` classes when
-        the server refuses, :class:`TransportError` when the network does,
-        :class:`RealtimeTimeoutError` when no session starts within ``timeout`` seconds
-        (default: the client's ``connect_timeout``), :class:`AlreadyConnectedError` when a
-        session is open or opening, :class:`ClientClosed` when ``close()`` interrupts it, and
-        :class:`WouldDeadlockError` from a handler (whose thread would have to deliver
-        ``session.created``: connect from another thread).
-        """
-        if self._dispatcher.on_dispatcher_thread():
-            raise WouldDeadlockError(
-                "connect() from an event handler: handlers run on the dispatcher thread, "
-                "which is the thread that would deliver session.created. Connect from another "
-                "thread (for instance one started by the handler)."
-            )
-        timeout = self._connect_timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
-        dispatcher = self._dispatcher
-        previous = self._link
-        if previous is not None and (previous.connection.finished or previous.core.close_requested):
-            if not previous.connection.finished:
-                # Being closed or given up on, but its transport has not ended: stuck in TCP
-                # connect or TLS, or a close() still waiting for the peer. Report its end
-                # ourselves: its client.closed comes now, in order, and what it delivers
-                # later is dropped.
-                dispatcher.submit(
-                    previous.core,
-                    TransportEnded(
-                        "dropped",
-                        opened=previous.connection.opened,
-                        detail="replaced by a new connection",
-                    ),
-                )
-            # Let its last events and their handlers run before the new connection exists,
-            # so that nothing they do (a close(), say) can reach the new one.
-            if not dispatcher.wait_detached(previous.core, deadline - time.monotonic()):
-                raise RealtimeTimeoutError(
-                    f"could not start a session within {timeout} s: the handlers of the "
-                    "previous connection's last events are still running"
-                )
-        with self._lock:
-            previous = self._link
-            if (
-                previous is not None
-                and previous.core.state in _LIVE_STATES
-                and not (previous.connection.finished)
-            ):
-                raise AlreadyConnectedError(
-                    "already connected (or connecting); call close() before connecting again"
-                )
-            handshake = self._target.handshake()
-            core = SessionCore(handshake.display_url)
-            name = f"{self._name}.{next(self._link_numbers)}-socket"
-            sink = dispatcher.sink(core)
-            connection = self._transport.open(handshake, on_frame=sink, on_end=sink, name=name)
-            link = self._link = _Link(core, connection)
-        logger.info("connecting to %s (%s dialect)", core.display_url, self.dialect)
-        dispatcher.attach(core)
-        # Registered before the connection starts: however fast the server, it is caught.
-        created = dispatcher.expect("session.created", None)
-        try:
-            connection.start()
-        except BaseException as exc:  # the transport failed to start: report its end
-            sink(TransportEnded("unreachable", opened=False, detail=str(exc), cause=exc))
-            dispatcher.wait_detached(core, deadline - time.monotonic())
-            raise
-        started = time.monotonic()
-        try:
-            event = created.wait(deadline - time.monotonic())
-        except RealtimeTimeoutError:
-            # Out of time: cut the connection and let its threads end on their own.
-            stage = (
-                "the server accepted the WebSocket but sent no session.created"
-                if connection.opened
-                else "the WebSocket upgrade did not complete"
-            )
-            error = RealtimeTimeoutError(
-                f"could not start a session at {core.display_url} within {timeout} s: {stage}"
-            )
-            core.abandon(error)
-            connection.abort()
-            raise error from None
-        except RealtimeError:
-            self._wind_down(link, self._close_timeout)
-            raise
-        logger.info("session started in %.0f ms", (time.monotonic() - started) * 1000)
-        session: Session = event.session
-        return session
-
-    def close(self, timeout: float | None = None) -> None:
-        """End the session and stop the threads; idempotent, callable from any thread
-        (a handler included); returns within ``timeout`` seconds (default: the client's
-        ``close_timeout``). Events already received are still dispatched; waits still
-        pending then raise :class:`~realtime_sync.ClientClosed`.
-        """
-        link = self._link
-        if link is None:
-            return
-        self._wind_down(link, self._close_timeout if timeout is None else timeout)
-
-    def _wind_down(self, link: _Link, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        link.core.request_close()
-        if not link.connection.close(timeout):
-            logger.warning(
-                "the socket thread of %s did not stop within %s s; it is a daemon and will "
-                "end when the operating system gives up on the connection",
-                link.core.display_url,
-                timeout,
-            )
-        if not self._dispatcher.on_dispatcher_thread():
-            self._dispatcher.wait_detached(link.core, deadline - time.monotonic())
-
-    def _dispatcher_failed(self, error: InternalError) -> None:
-        """The dispatcher thread failed and closed the session: cut the connection too."""
-        link = self._link
-        if link is not None:
-            link.connection.abort()
+    # --- lifecycle ---------------------------------------------------------------------------
 
     def __enter__(self) -> RealtimeClient:
         self.connect()
@@ -519,32 +395,7 @@ class RealtimeClient(Handlers, Conversations):
     ) -> None:
         self.close()
 
-    # --- sending and waiting ----------------------------------------------------------------
-
-    def send(self, event: Mapping[str, Any] | Model) -> str:
-        """Send one client event; return its ``event_id`` (generated when absent).
-
-        Thread-safe. The event is checked first: anything that is not valid JSON for the
-        wire raises :class:`InvalidEventError` naming the offending field, and nothing is
-        sent. Raises :class:`NotConnectedError` when no connection is open rather than
-        dropping the event, and :class:`TransportError` when the socket fails mid-send.
-        """
-        if isinstance(event, Model):
-            event = event.to_dict()
-        event_id = event.get("event_id") if isinstance(event, Mapping) else None
-        if not event_id:
-            event_id = f"{self._event_id_prefix}{next(self._event_ids)}"
-        data = encode_client_event(event, event_id=event_id)  # checks it all; nothing sent yet
-        link = self._link
-        if link is None or not link.connection.opened or link.core.close_requested:
-            raise NotConnectedError(
-                f"not connected: call connect() before sending {event['type']!r}"
-            )
-        recording = self._recording
-        if recording is not None:  # before the send: a request precedes its answer
-            recording.sent({**event, "event_id": event_id})
-        link.connection.send(data)
-        return str(event_id)
+    # --- waiting ----------------------------------------------------------------------------
 
     def wait_for(
         self,
@@ -590,7 +441,21 @@ class RealtimeClient(Handlers, Conversations):
         return self._dispatcher.expect(event_type, predicate)
 
 
-_LIVE_STATES = frozenset({SessionState.CONNECTING, SessionState.OPEN})
+def _reconnect_policy(reconnect: bool | ReconnectPolicy) -> ReconnectPolicy | None:
+    if isinstance(reconnect, ReconnectPolicy):
+        return reconnect
+    if reconnect is True:
+        return ReconnectPolicy()
+    if reconnect is False:
+        return None
+    raise ConfigurationError(
+        f"reconnect must be True, False or a ReconnectPolicy, not {type(reconnect).__name__}"
+    )
+
+
+def _item_id(event: Mapping[str, Any]) -> str:
+    item = event.get("item")
+    return str(item.get("id") or "") if isinstance(item, Mapping) else ""
 
 
 def _normalized_decode(data: bytes | str) -> Any:

@@ -215,6 +215,7 @@ class ConversationState:
         self._gone_order: deque[str] = deque()
         self._audio_rate = 24000
         self._audio_width = 2
+        self._carried: set[str] | None = None  # items the next session starts with
         self.usage = UsageTotals()
         """Token totals of the session so far."""
         self.rate_limits: tuple[RateLimit, ...] = ()
@@ -266,6 +267,13 @@ class ConversationState:
         with self._lock:
             entry = self._entries.get(item_id)
             return None if entry is None else entry.snapshot()
+
+    def carry_over(self, item_ids: set[str]) -> None:
+        """The next ``session.created`` replaces a lost session, which the client brings
+        back: keep these items (the server describes them again as they are replayed),
+        forget the rest. On the dispatcher thread, before that event reaches this state."""
+        with self._lock:
+            self._carried = item_ids
 
     def receive(self, event: Any) -> Any:
         """Update from one event (the dispatcher's reducer); return it unchanged."""
@@ -430,11 +438,19 @@ class ConversationState:
 
     def _on_session(self, event: SessionEvent) -> None:
         self._audio_rate, self._audio_width = _output_audio_shape(event.session)
-        if event.type == "session.created":  # a new session has a conversation of its own
-            self._entries.clear()
-            self._order.clear()
-            self._gone.clear()
-            self._gone_order.clear()
+        if event.type != "session.created":
+            return
+        carried, self._carried = self._carried, None
+        if carried is not None:  # the conversation goes on in the new session
+            for item_id in [item_id for item_id in self._order if item_id not in carried]:
+                self._order.remove(item_id)
+                self._forget(item_id)
+            return
+        # A new session has a conversation of its own.
+        self._entries.clear()
+        self._order.clear()
+        self._gone.clear()
+        self._gone_order.clear()
 
 
 def output_audio_format(session: Session | None) -> Any:

@@ -72,6 +72,8 @@ class Conversations:
         message = {
             "type": "conversation.item.create",
             "item": {
+                # Our own id: after a reconnect, the turn can tell whether it arrived.
+                "id": f"item_{os.urandom(8).hex()}",
                 "type": "message",
                 "role": "user",
                 "content": [{"type": "input_text", "text": text}],

@@ -113,6 +113,10 @@ CLIENT_SIDE_EVENTS = frozenset(
         "client.closed",
         "client.conversation.updated",
         "client.conversation.item_completed",
+        "client.reconnecting",
+        "client.reconnected",
+        "client.session_expiring",
+        "client.session_rolled_over",
     }
 )
 """Events the client itself dispatches, about the connection rather than from the server."""

@@ -267,6 +267,8 @@ class Dispatcher:
         self._thread_ident: int | None = None
         self._seq = 0  # number of the event being dispatched; only the thread writes it
         self._derived: deque[Any] = deque()  # events reducers made, dispatched next
+        self.source: SessionCore | None = None
+        """The connection of the event being handled (for reducers, on the thread)."""
 
     # --- any thread -------------------------------------------------------------------------
 
@@ -362,20 +364,22 @@ class Dispatcher:
                 error = InternalError("the connection ended (internal error; see the log)")
                 error.__cause__ = exc
                 event = core.fail(error)
-        if event is not None:
-            for reducer in self._reducers:
-                try:
-                    event = reducer(event)
-                except Exception:  # one reducer's failure must not starve the others
-                    logger.exception("internal error in %r on %s", reducer, event.type)
+        self.source = core
+        for reducer in self._reducers:
+            if event is None:  # consumed (a reducer's own notice, a closing event replaced)
+                break
+            try:
+                event = reducer(event)
+            except Exception:  # one reducer's failure must not starve the others
+                logger.exception("internal error in %r on %s", reducer, event.type)
         if event is not None:
             self._seq += 1
             self._dispatch(event, self._seq, core)
-            while self._derived:
-                self._seq += 1
-                self._dispatch(self._derived.popleft(), self._seq, core)
-            if type(event) is not ClosedEvent:
-                return True
+        while self._derived:
+            self._seq += 1
+            self._dispatch(self._derived.popleft(), self._seq, core)
+        if not core.closed:
+            return True
         with self._lock:
             if core.state is SessionState.CLOSED and core in self._attached:
                 self._attached.remove(core)

@@ -8,6 +8,7 @@ Every exception the library raises derives from :class:`RealtimeError`::
     ├── InvalidEventError           not a valid client event, or a field the dialect lacks
     ├── ToolArgumentsError          the model's arguments do not fit a tool (also a ValueError)
     ├── NotConnectedError           send() with no open session
+    │   └── SendQueueFullError      send() while reconnecting, and the gap's queue is full
     ├── AlreadyConnectedError       connect() while a session is open or opening
     ├── WouldDeadlockError          a blocking call made on the dispatcher thread
     ├── RealtimeTimeoutError        connect() or wait_for() ran out of time (also a TimeoutError)
@@ -15,6 +16,7 @@ Every exception the library raises derives from :class:`RealtimeError`::
     ├── ConnectionClosed            an open session ended without close() being called
     ├── ClientClosed                a wait was cut short by the client's own close()
     ├── ResponseError               a response ended cancelled, failed or incomplete
+    │   └── ResponseInterruptedError   the connection was lost while it was in progress
     ├── InternalError               a failure inside realtime_sync ended the session
     └── APIError                    the server refused us, by HTTP status or error-then-close
         ├── BadRequestError         other 4xx; close 4000 (unknown model, wrong dialect)
@@ -52,6 +54,8 @@ __all__ = [
     "RealtimeTimeoutError",
     "RedirectError",
     "ResponseError",
+    "ResponseInterruptedError",
+    "SendQueueFullError",
     "TransportError",
     "UnknownEventTypeError",
     "WouldDeadlockError",
@@ -77,6 +81,11 @@ class InvalidEventError(RealtimeError, ValueError):
 
 class NotConnectedError(RealtimeError):
     """An operation needs an open session and there is none; nothing was sent."""
+
+
+class SendQueueFullError(NotConnectedError):
+    """The client is reconnecting and its queue for events sent meanwhile is full
+    (``ReconnectPolicy.queue_max_events`` / ``queue_max_bytes``); nothing was queued."""
 
 
 class AlreadyConnectedError(RealtimeError, RuntimeError):
@@ -142,6 +151,13 @@ class ResponseError(RealtimeError):
         """Why, as the server said it."""
         self.reply = reply
         """The partial :class:`~realtime_sync.Reply`, or None."""
+
+
+class ResponseInterruptedError(ResponseError):
+    """The connection was lost while the response was in progress (or asked for and not
+    begun); the client reconnects, but the response is gone. ``status`` is
+    ``incomplete``, ``reason`` ``connection_lost`` and ``__cause__`` the loss itself.
+    ``ReconnectPolicy(retry_interrupted=True)`` asks for it again instead."""
 
 
 class InternalError(RealtimeError):

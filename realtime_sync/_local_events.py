@@ -22,6 +22,10 @@ __all__ = [
     "HandlerErrorEvent",
     "InvalidFrameEvent",
     "ItemCompletedEvent",
+    "ReconnectedEvent",
+    "ReconnectingEvent",
+    "SessionExpiringEvent",
+    "SessionRolledOverEvent",
 ]
 
 
@@ -142,6 +146,10 @@ class ClosedEvent(_LocalEvent):
     retryable: bool = False
     """Whether a new connection could succeed where this one ended (a drop, a 5xx, an
     expiry: yes; a bad key, a fatal error code, our own ``close()``: no)."""
+    attempts: int = 0
+    """Reconnect attempts made before the client gave up (0: it did not try)."""
+    unsent: int = 0
+    """Events sent while reconnecting that never went out, because the client gave up."""
     type: str = "client.closed"
     """Always ``client.closed``."""
 
@@ -172,3 +180,77 @@ class ItemCompletedEvent(_LocalEvent):
     """The item (a :class:`realtime_sync.Item` snapshot)."""
     type: str = "client.conversation.item_completed"
     """Always ``client.conversation.item_completed``."""
+
+
+@frozen
+class ReconnectingEvent(_LocalEvent):
+    """``client.reconnecting``: the connection was lost and the client will try again.
+
+    Dispatched once per attempt, before its wait. Handlers, waits, tools and queued sends
+    carry over; a response that was in progress fails with
+    :class:`~realtime_sync.ResponseInterruptedError` (or is asked for again).
+    """
+
+    attempt: int
+    """Which attempt comes next: 1, 2, ..."""
+    delay: float
+    """Seconds the client waits before it (backoff with jitter, or the server's
+    ``Retry-After``)."""
+    cause: Exception | None
+    """Why the previous connection (or attempt) ended."""
+    type: str = "client.reconnecting"
+    """Always ``client.reconnecting``."""
+
+
+@frozen
+class ReconnectedEvent(_LocalEvent):
+    """``client.reconnected``: a new session replaced the lost one and was brought back.
+
+    Dispatched right after the new ``session.created``, once the replay and the events
+    queued meanwhile are sent.
+    """
+
+    session: Any
+    """The new session (a :class:`realtime_sync.Session`)."""
+    attempts: int
+    """How many attempts it took."""
+    downtime: float
+    """Seconds from the loss to the new ``session.created``."""
+    report: Any
+    """What was carried over (a :class:`realtime_sync.ReplayReport`)."""
+    type: str = "client.reconnected"
+    """Always ``client.reconnected``."""
+
+
+@frozen
+class SessionExpiringEvent(_LocalEvent):
+    """``client.session_expiring``: the session reaches its maximum duration soon."""
+
+    session_id: str | None
+    """The session that expires."""
+    expires_at: float
+    """When, in seconds since the epoch."""
+    seconds_left: float
+    """Seconds left when the event was made."""
+    type: str = "client.session_expiring"
+    """Always ``client.session_expiring``."""
+
+
+@frozen
+class SessionRolledOverEvent(_LocalEvent):
+    """``client.session_rolled_over``: an expiring (or expired) session was replaced by a
+    new one, brought back to where the old one was."""
+
+    previous_session_id: str | None
+    """The session that was replaced."""
+    session: Any
+    """The new session (a :class:`realtime_sync.Session`)."""
+    reason: str
+    """``proactive`` (at a quiet moment before the end) or ``expired`` (the server ended
+    it with ``session_expired``)."""
+    downtime: float
+    """Seconds without a session."""
+    report: Any
+    """What was carried over (a :class:`realtime_sync.ReplayReport`)."""
+    type: str = "client.session_rolled_over"
+    """Always ``client.session_rolled_over``."""

@@ -20,7 +20,7 @@ from ._secrets import redact
 from ._server_events import ErrorEvent, SessionEvent
 from ._transport import TransportEnded
 
-__all__ = ["SessionCore", "SessionState"]
+__all__ = ["Notice", "SessionCore", "SessionState"]
 
 logger = logging.getLogger("realtime_sync")
 
@@ -36,6 +36,13 @@ class SessionState(enum.Enum):
     """We are ending it (``close()``, or ``connect()`` gave up); the end is not reported yet."""
     CLOSED = "closed"
     """The closing event was made; nothing more comes from this connection."""
+
+
+class Notice:
+    """Something the client queues for itself behind a connection's events (a session
+    deadline): the core passes it on untouched."""
+
+    __slots__ = ()
 
 
 class SessionCore:
@@ -77,6 +84,8 @@ class SessionCore:
             return None
         if type(event) is TransportEnded:
             return self.connection_lost(event)
+        if isinstance(event, Notice):
+            return event
         self._final_error = event if type(event) is ErrorEvent else None
         if type(event) is SessionEvent:
             self.session = event.session

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from attrs import field, frozen
 
 from ._dispatch import closed_error
-from ._errors import RealtimeTimeoutError, ResponseError
+from ._errors import RealtimeTimeoutError, ResponseError, ResponseInterruptedError
 from ._failures import error_for
 from ._local_events import ClosedEvent
 from ._objects import ConversationItem, Response, ResponseStatusDetails, Usage
@@ -31,6 +31,7 @@ from ._server_events import (
     AudioDeltaEvent,
     ErrorEvent,
     ResponseEvent,
+    SessionEvent,
     TextDeltaEvent,
     TranscriptDeltaEvent,
 )
@@ -134,6 +135,7 @@ class ResponseHandle:
         self._turns = turns
         self._request = request
         self._preface = preface
+        self._prefaced: tuple[Mapping[str, Any], ...] = ()  # preface events sent so far
         self._cancelled = False  # cancel() was called: cancel it as soon as it exists
         self.event_ids: tuple[str, ...] = ()
         """The ids of the client events sent for this response (its item and its
@@ -252,11 +254,20 @@ class Turns:
         self,
         sender: _Sender,
         output_format: Callable[[], Any] = lambda: None,
+        *,
         continues: Callable[[Response], bool] = lambda response: False,
+        deferring: Callable[[], bool] = lambda: False,
+        queued: Callable[[str], bool] = lambda event_id: False,
+        known: Callable[[Mapping[str, Any]], bool] = lambda event: False,
     ) -> None:
         self._sender = sender
         self._output_format = output_format
         self._continues = continues
+        # Between connections, requests wait here rather than in the send queue, so that
+        # a request is either answered by the session it was sent to or not sent yet.
+        self._deferring = deferring
+        self._queued_to_send = queued  # whether an event id waits in the send queue
+        self._known = known  # whether the item a preface event creates is in the conversation
         # Handles whose response ended in function calls that are being answered: they
         # finish with the follow-up response.
         self._continuing: dict[str, ResponseHandle | None] = {}  # None: cancelled
@@ -276,6 +287,7 @@ class Turns:
             AudioDeltaEvent: self._on_delta,
             ErrorEvent: self._on_error,
             ClosedEvent: self._on_closed,
+            SessionEvent: self._on_session,
         }
 
     def request(
@@ -289,7 +301,7 @@ class Turns:
         """
         handle = ResponseHandle(self, response, preface)
         with self._lock:
-            if self._busy or self._sent:
+            if self._busy or self._sent or self._deferring():
                 self._queued.append(handle)
                 return handle
             failure = self._send(handle)
@@ -307,12 +319,48 @@ class Turns:
                     return
             else:
                 handle = ResponseHandle(self, None)
-            if self._busy or self._sent:
+            if self._busy or self._sent or self._deferring():
                 self._queued.append(handle)
                 return
             failure = self._send(handle)
         if failure is not None:
             raise failure
+
+    def idle(self) -> bool:
+        """Whether no response is in progress, asked for, or waiting for its tools."""
+        with self._lock:
+            return not (self._busy or self._sent or self._queued or self._continuing)
+
+    def interrupt(self, error: BaseException, *, retry: bool) -> None:
+        """The connection was lost: responses in progress, or asked for on it, are gone.
+        Their handles fail with :class:`ResponseInterruptedError` (or, with ``retry``, ask
+        again on the next session); requests not sent yet wait for it."""
+        with self._lock:
+            lost = [*self._active.values()]
+            lost += [h for h in self._sent if not any(map(self._queued_to_send, h.event_ids))]
+            self._sent = deque(h for h in self._sent if h not in lost)
+            self._active.clear()
+            self._busy = False
+            self._current = None
+            for handle in lost:
+                self._forget(handle)
+                if retry and not handle._cancelled:
+                    # Its message is replayed if the server had it; else it goes again.
+                    handle._preface = tuple(e for e in handle._prefaced if not self._known(e))
+                    handle.id = None
+                    handle.event_ids = ()
+                    self._queued.appendleft(handle)
+        if retry:
+            lost = [handle for handle in lost if handle._cancelled]
+        for handle in lost:
+            interrupted = ResponseInterruptedError(
+                "the connection was lost while the response was in progress",
+                status="incomplete",
+                reason="connection_lost",
+                reply=None,
+            )
+            interrupted.__cause__ = error
+            handle._fail(interrupted)
 
     def current(self) -> str | None:
         """The id of the response in progress on the server (ours or not), if any."""
@@ -364,6 +412,10 @@ class Turns:
             with self._lock:
                 route(event)
         return event
+
+    def _on_session(self, event: SessionEvent) -> None:
+        if event.type == "session.created" and not self._busy:  # requests made meanwhile
+            self._send_next()
 
     def _on_response(self, event: ResponseEvent) -> None:
         response = event.response
@@ -462,7 +514,7 @@ class Turns:
         try:
             for event in handle._preface:
                 self._track(handle, (self._sender.send(event),))
-            handle._preface = ()
+            handle._prefaced, handle._preface = handle._prefaced + handle._preface, ()
             self._track(handle, (self._sender.send(payload),))
         except Exception as exc:  # not connected, invalid request: the handle fails
             self._forget(handle)

@@ -238,7 +238,7 @@ def test_slow_handler_does_not_starve_pings(
 def test_a_silent_server_is_noticed_while_a_handler_blocks(
     server: LocalRealtimeServer, make_client: MakeClient
 ) -> None:
-    client = make_client(ping_interval=0.5, ping_timeout=0.25)
+    client = make_client(reconnect=False, ping_interval=0.5, ping_timeout=0.25)
     release = threading.Event()
     entered = threading.Event()
 
@@ -316,7 +316,7 @@ def test_wait_for_times_out_and_filters_by_predicate(make_client: MakeClient) ->
 def test_wait_for_fails_when_the_session_ends(
     server: LocalRealtimeServer, make_client: MakeClient
 ) -> None:
-    client = make_client()
+    client = make_client(reconnect=False)
     client.connect(timeout=5)
     failure: list[BaseException] = []
     waiting = threading.Thread(

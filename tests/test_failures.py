@@ -283,7 +283,7 @@ def test_connection_refused_is_a_transport_error() -> None:
 def test_session_expiry_is_a_connection_closed_with_the_error(
     server: LocalRealtimeServer, make_client: MakeClient
 ) -> None:
-    client = make_client()
+    client = make_client(reconnect=False)
     closed: list[ClosedEvent] = []
     client.on("client.closed", closed.append)
     client.on("error", lambda ev: None)
@@ -310,7 +310,7 @@ def test_session_expiry_is_a_connection_closed_with_the_error(
 
 def test_local_server_session_lifetime() -> None:
     with LocalRealtimeServer(api_key=KEY, session_lifetime=0.5) as server:
-        client = RealtimeClient(api_key=KEY, url=server.url)
+        client = RealtimeClient(reconnect=False, api_key=KEY, url=server.url)
         client.on("error", lambda ev: None)
         client.connect(timeout=5)
         with pytest.raises(ConnectionClosed) as caught:
@@ -322,7 +322,7 @@ def test_local_server_session_lifetime() -> None:
 def test_dropped_connection_is_a_connection_closed(
     server: LocalRealtimeServer, make_client: MakeClient
 ) -> None:
-    client = make_client()
+    client = make_client(reconnect=False)
     client.connect(timeout=5)
     server.drop_connections()
     with pytest.raises(ConnectionClosed) as caught:
@@ -334,7 +334,7 @@ def test_dropped_connection_is_a_connection_closed(
 def test_unanswered_pings_end_the_session(
     server: LocalRealtimeServer, make_client: MakeClient
 ) -> None:
-    client = make_client(ping_interval=0.5, ping_timeout=0.25)
+    client = make_client(reconnect=False, ping_interval=0.5, ping_timeout=0.25)
     client.connect(timeout=5)
     server.answer_pings(False)
     started = time.monotonic()
@@ -348,7 +348,7 @@ def test_unanswered_pings_end_the_session(
 def test_sending_after_the_server_dropped_raises(
     server: LocalRealtimeServer, make_client: MakeClient
 ) -> None:
-    client = make_client()
+    client = make_client(reconnect=False)
     ended = threading.Event()
     client.on("client.closed", lambda ev: ended.set())
     client.connect(timeout=5)
@@ -433,7 +433,10 @@ def server_that_stops_reading() -> Iterator[int]:
 def test_close_is_bounded_while_a_send_is_stuck() -> None:
     with server_that_stops_reading() as port:
         client = RealtimeClient(
-            api_key=KEY, url=f"ws://127.0.0.1:{port}/v1/realtime", ping_interval=None
+            reconnect=False,
+            api_key=KEY,
+            url=f"ws://127.0.0.1:{port}/v1/realtime",
+            ping_interval=None,
         )
         client.connect(timeout=5)
         stuck = threading.Event()

@@ -54,7 +54,7 @@ WAIT = 5.0
 def closing_events_of(script: Callable[[RawPeer, socket.socket, bytes], None]) -> list[Any]:
     """Connect to a raw peer running ``script``; every client.closed until the first."""
     with RawPeer(script) as peer:
-        client = RealtimeClient(api_key=KEY, url=peer.url)
+        client = RealtimeClient(api_key=KEY, url=peer.url, reconnect=False)
         closed: list[ClosedEvent] = []
         ended = threading.Event()
         client.on("client.closed", closed.append)
@@ -240,6 +240,7 @@ def test_a_half_open_peer_is_reported_within_interval_plus_timeout(
 
     with RawPeer(silent) as peer:
         client = RealtimeClient(
+            reconnect=False,
             api_key=KEY,
             url=peer.url,
             ping_interval=interval,
@@ -273,7 +274,7 @@ def test_a_peer_that_dies_mid_frame_is_a_retryable_drop() -> None:
         conn.close()  # 485 bytes short
 
     with RawPeer(die) as peer:
-        client = RealtimeClient(api_key=KEY, url=peer.url)
+        client = RealtimeClient(reconnect=False, api_key=KEY, url=peer.url)
         seen: list[str] = []
         client.on("*", lambda ev: seen.append(ev.type))
         client.connect(timeout=WAIT)
@@ -688,7 +689,7 @@ def test_a_server_event_cannot_pass_for_a_client_event(
 def test_a_closed_handler_of_the_old_connection_cannot_close_the_new_one(
     server: LocalRealtimeServer, make_client: MakeClient
 ) -> None:
-    client = make_client()
+    client = make_client(reconnect=False)
     cleaning = threading.Event()
     release = threading.Event()
 
@@ -739,7 +740,7 @@ def test_key_echoed_in_close_reasons_and_reason_phrases_is_masked() -> None:
         conn.sendall(f"HTTP/1.1 500 Oops {KEY}\r\nContent-Length: 0\r\n\r\n".encode())
 
     with RawPeer(refuse) as peer:
-        client = RealtimeClient(api_key=KEY, url=peer.url)
+        client = RealtimeClient(reconnect=False, api_key=KEY, url=peer.url)
         with pytest.raises(InternalServerError) as raised:
             client.connect(timeout=WAIT)
     assert KEY not in str(raised.value) and KEY not in raised.value.message

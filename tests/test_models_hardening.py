@@ -613,7 +613,9 @@ def test_closed_event_to_dict() -> None:
         "reason": "bye",
         "requested": True,
         "error": None,
-        **({"retryable": False} if "retryable" in attrs.fields_dict(ClosedEvent) else {}),
+        "retryable": False,
+        "attempts": 0,
+        "unsent": 0,
     }
     failed = ClosedEvent(
         code=None, reason=None, requested=False, error=ConnectionError(f"lost {SECRET}")

@@ -31,14 +31,26 @@ def make(request: pytest.FixtureRequest) -> Iterator[Make]:
     clients: list[RealtimeClient] = []
     servers: list[LocalRealtimeServer] = []
 
-    def build(protocol: str = "ga", **server_options: Any) -> tuple[RealtimeClient, Any]:
+    def build(
+        protocol: str = "ga", reconnect: Any = True, **server_options: Any
+    ) -> tuple[RealtimeClient, Any]:
         if request.param == "in-process":
             server: Any = InProcessTransport(api_key=KEY, **server_options)
-            client = RealtimeClient(api_key=KEY, transport=server, protocol=protocol)  # type: ignore[arg-type]
+            client = RealtimeClient(
+                api_key=KEY,
+                transport=server,
+                protocol=protocol,  # type: ignore[arg-type]
+                reconnect=reconnect,
+            )
         else:
             server = LocalRealtimeServer(api_key=KEY, **server_options).start()
             servers.append(server)
-            client = RealtimeClient(api_key=KEY, url=server.url, protocol=protocol)  # type: ignore[arg-type]
+            client = RealtimeClient(
+                api_key=KEY,
+                url=server.url,
+                protocol=protocol,  # type: ignore[arg-type]
+                reconnect=reconnect,
+            )
         clients.append(client)
         client.connect(timeout=WAIT)
         return client, server
@@ -138,7 +150,7 @@ def test_timeouts_leave_the_response_going(make: Make) -> None:
 
 
 def test_the_session_ending_fails_waiting_turns(make: Make) -> None:
-    client, server = make(delta_interval=0.5)
+    client, server = make(delta_interval=0.5, reconnect=False)
     handle = client.create_response()
     queued = client.create_response()
     server.drop_connections()

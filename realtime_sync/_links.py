@@ -1,0 +1,361 @@
+"""The client's connections: opening and closing them, and sending on the current one.
+
+A mixin over the client's wiring. Each connection attempt is a :class:`_Link` (its
+:class:`~realtime_sync._session.SessionCore` and its transport connection); ``connect()``
+makes the first, the :class:`~realtime_sync._supervisor.Supervisor` the ones that replace
+a lost session, and ``send()`` goes to the current one, or to the supervisor's send queue
+between two.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from attrs import define
+
+from . import audio
+from ._dispatch import Dispatcher
+from ._endpoints import Target
+from ._errors import (
+    AlreadyConnectedError,
+    InternalError,
+    NotConnectedError,
+    RealtimeError,
+    RealtimeTimeoutError,
+    TransportError,
+    WouldDeadlockError,
+)
+from ._json import encode_client_event
+from ._models import Model
+from ._objects import Session
+from ._recording import Recording
+from ._resources import input_audio_format
+from ._session import SessionCore, SessionState
+from ._supervisor import Supervisor
+from ._transport import Transport, TransportConnection, TransportEnded
+
+__all__ = ["Links"]
+
+logger = logging.getLogger("realtime_sync")
+
+_LIVE_STATES = frozenset({SessionState.CONNECTING, SessionState.OPEN})
+
+
+@define(eq=False)
+class _Link:
+    """One connection attempt: its state core and its transport connection."""
+
+    core: SessionCore
+    connection: TransportConnection
+
+
+class Links:
+    """Connection lifecycle and sending (see the module description)."""
+
+    _target: Target
+    _transport: Transport
+    _dispatcher: Dispatcher
+    _supervisor: Supervisor
+    _recording: Recording | None
+    _connect_timeout: float
+    _close_timeout: float
+    _name: str
+    _event_id_prefix: str
+    _event_ids: Iterator[int]
+
+    def _init_links(self) -> None:
+        self._lock = threading.Lock()
+        self._link: _Link | None = None
+        self._link_numbers = iter(range(1, 1 << 62))
+
+    @property
+    def _session(self) -> Session | None:
+        """The current connection's session, None before ``session.created``."""
+        link = self._link
+        return None if link is None else link.core.session
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def connect(self, timeout: float | None = None) -> Session:
+        """Open a session; block until ``session.created`` and its handlers ran; return it.
+
+        Raises :class:`~realtime_sync.AuthenticationError`,
+        :class:`~realtime_sync.RateLimitError` and the other :class:`APIError` classes when
+        the server refuses, :class:`TransportError` when the network does,
+        :class:`RealtimeTimeoutError` when no session starts within ``timeout`` seconds
+        (default: the client's ``connect_timeout``), :class:`AlreadyConnectedError` when a
+        session is open, opening or being replaced after a loss, :class:`ClientClosed`
+        when ``close()`` interrupts it, and :class:`WouldDeadlockError` from a handler
+        (whose thread would have to deliver ``session.created``: connect from another
+        thread). The first connection is not retried: a refusal is raised here; once a
+        session has started, losses are handled by the reconnect policy.
+        """
+        if self._dispatcher.on_dispatcher_thread():
+            raise WouldDeadlockError(
+                "connect() from an event handler: handlers run on the dispatcher thread, "
+                "which is the thread that would deliver session.created. Connect from another "
+                "thread (for instance one started by the handler)."
+            )
+        timeout = self._connect_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        dispatcher = self._dispatcher
+        if self._supervisor.reconnecting:
+            raise AlreadyConnectedError(
+                "the client is reconnecting after a lost connection; wait for "
+                "client.reconnected, or call close() before connecting again"
+            )
+        previous = self._link
+        if previous is not None and (previous.connection.finished or previous.core.close_requested):
+            if not previous.connection.finished:
+                # Being closed or given up on, but its transport has not ended: stuck in TCP
+                # connect or TLS, or a close() still waiting for the peer. Report its end
+                # ourselves: its client.closed comes now, in order, and what it delivers
+                # later is dropped.
+                dispatcher.submit(
+                    previous.core,
+                    TransportEnded(
+                        "dropped",
+                        opened=previous.connection.opened,
+                        detail="replaced by a new connection",
+                    ),
+                )
+            # Let its last events and their handlers run before the new connection exists,
+            # so that nothing they do (a close(), say) can reach the new one.
+            if not dispatcher.wait_detached(previous.core, deadline - time.monotonic()):
+                raise RealtimeTimeoutError(
+                    f"could not start a session within {timeout} s: the handlers of the "
+                    "previous connection's last events are still running"
+                )
+        with self._lock:
+            previous = self._link
+            if previous is not None and (
+                (previous.core.state in _LIVE_STATES and not previous.connection.finished)
+                or self._supervisor.reconnecting
+            ):
+                raise AlreadyConnectedError(
+                    "already connected (or connecting); call close() before connecting again"
+                )
+            self._supervisor.start()
+            link = self._new_link()
+        core, connection = link.core, link.connection
+        # Registered before the connection starts: however fast the server, it is caught.
+        created = dispatcher.expect("session.created", None)
+        failure = self._start_link(link)
+        if failure is not None:
+            self._supervisor.stop()
+            dispatcher.wait_detached(core, deadline - time.monotonic())
+            raise failure
+        started = time.monotonic()
+        try:
+            event = created.wait(deadline - time.monotonic())
+        except RealtimeTimeoutError:
+            # Out of time: cut the connection and let its threads end on their own.
+            stage = (
+                "the server accepted the WebSocket but sent no session.created"
+                if connection.opened
+                else "the WebSocket upgrade did not complete"
+            )
+            error = RealtimeTimeoutError(
+                f"could not start a session at {core.display_url} within {timeout} s: {stage}"
+            )
+            self._supervisor.stop()
+            core.abandon(error)
+            connection.abort()
+            raise error from None
+        except RealtimeError:
+            self._supervisor.stop()
+            self._wind_down(link, self._close_timeout)
+            raise
+        logger.info("session started in %.0f ms", (time.monotonic() - started) * 1000)
+        session: Session = event.session
+        return session
+
+    def _new_link(self) -> _Link:
+        """A new connection, attached to the dispatcher but not started (lock held)."""
+        handshake = self._target.handshake()
+        core = SessionCore(handshake.display_url)
+        name = f"{self._name}.{next(self._link_numbers)}-socket"
+        sink = self._dispatcher.sink(core)
+        connection = self._transport.open(handshake, on_frame=sink, on_end=sink, name=name)
+        link = self._link = _Link(core, connection)
+        logger.info("connecting to %s (%s dialect)", core.display_url, self._target.dialect)
+        self._dispatcher.attach(core)
+        return link
+
+    def _start_link(self, link: _Link) -> BaseException | None:
+        """Start the connection; what the transport raised if it failed to (its end is
+        then queued)."""
+        try:
+            link.connection.start()
+        except BaseException as exc:  # the transport failed to start: report its end
+            self._dispatcher.submit(
+                link.core, TransportEnded("unreachable", opened=False, detail=str(exc), cause=exc)
+            )
+            return exc
+        return None
+
+    def _open_link(self) -> SessionCore | None:
+        """For the supervisor: the next attempt's connection, started; None after close()."""
+        with self._lock:
+            if self._supervisor.stopped:
+                return None
+            try:
+                link = self._new_link()
+            except Exception as exc:  # a token provider raised, say: this attempt failed
+                logger.warning("could not prepare a reconnect attempt: %s", exc)
+                core = SessionCore(self._target.display_url)
+                self._dispatcher.attach(core)
+                self._dispatcher.submit(
+                    core, TransportEnded("unreachable", opened=False, detail=str(exc), cause=exc)
+                )
+                return core
+        self._start_link(link)
+        return link.core
+
+    def _abandon_link(self, core: SessionCore, error: Exception, *, polite: bool) -> None:
+        """For the supervisor: end a connection for a reason of ours (a rollover, a timed
+        out attempt); its closing event carries ``error``."""
+        link = self._link
+        if link is None or link.core is not core:
+            return
+        core.abandon(error)
+        if polite:  # a close frame, without holding the caller up
+            threading.Thread(
+                target=link.connection.close,
+                args=(self._close_timeout,),
+                name=f"{self._name}-rollover-close",
+                daemon=True,
+            ).start()
+        else:
+            link.connection.abort()
+
+    def close(self, timeout: float | None = None) -> None:
+        """End the session and stop the threads; idempotent, callable from any thread
+        (a handler included); returns within ``timeout`` seconds (default: the client's
+        ``close_timeout``). Events already received are still dispatched; waits still
+        pending then raise :class:`~realtime_sync.ClientClosed`. Stops reconnecting too.
+        """
+        timeout = self._close_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        with self._lock:  # no new connection after this
+            outage = self._supervisor.stop()
+            link = self._link
+        if link is None:
+            return
+        self._wind_down(link, timeout)
+        if outage and self._supervisor.reconnecting:
+            # Between two connections: the last one's end was reported as a reconnect, so
+            # the final client.closed comes from here.
+            core = SessionCore(link.core.display_url)
+            core.request_close()
+            self._dispatcher.attach(core)
+            self._dispatcher.submit(core, TransportEnded("closed", opened=False))
+            if not self._dispatcher.on_dispatcher_thread():
+                self._dispatcher.wait_detached(core, deadline - time.monotonic())
+
+    def _wind_down(self, link: _Link, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        link.core.request_close()
+        if not link.connection.close(timeout):
+            logger.warning(
+                "the socket thread of %s did not stop within %s s; it is a daemon and will "
+                "end when the operating system gives up on the connection",
+                link.core.display_url,
+                timeout,
+            )
+        if not self._dispatcher.on_dispatcher_thread():
+            self._dispatcher.wait_detached(link.core, deadline - time.monotonic())
+
+    def _dispatcher_failed(self, error: InternalError) -> None:
+        """The dispatcher thread failed and closed the session: cut the connection too."""
+        self._supervisor.stop()
+        link = self._link
+        if link is not None:
+            link.connection.abort()
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def send(self, event: Mapping[str, Any] | Model) -> str:
+        """Send one client event; return its ``event_id`` (generated when absent).
+
+        Thread-safe. The event is checked first: anything that is not valid JSON for the
+        wire raises :class:`InvalidEventError` naming the offending field, and nothing is
+        sent. While the client reconnects, the event is queued and sent, in order, once the
+        new session has been brought back (:class:`SendQueueFullError` when the queue is
+        full; audio follows the policy's ``gap_audio``). Raises :class:`NotConnectedError`
+        when no connection is open and none is coming, rather than dropping the event, and
+        :class:`TransportError` when the socket fails mid-send.
+        """
+        event_id, data, event = self._encode(event)
+        audio_ms = self._audio_ms(event)
+        supervisor = self._supervisor
+        gap = supervisor.gap
+        while True:
+            link = self._link
+            with gap.lock:
+                if gap.offer(event_id, data, audio_ms):
+                    self._record_sent(event, event_id)
+                    break
+            if link is not None and link.connection.opened and not link.core.close_requested:
+                self._record_sent(event, event_id)
+                try:
+                    link.connection.send(data)
+                    break
+                except (NotConnectedError, TransportError):
+                    if not supervisor.may_queue():
+                        raise
+            elif not supervisor.may_queue():
+                raise NotConnectedError(
+                    f"not connected: call connect() before sending {event['type']!r}"
+                )
+            with gap.lock:
+                # The connection is gone and a new one will come: queue it, unless the new
+                # one came meanwhile (then send there).
+                if self._link is link and supervisor.may_queue():
+                    gap.hold()
+                    gap.offer(event_id, data, audio_ms)
+                    break
+        supervisor.sent(event)
+        return event_id
+
+    def _encode(self, event: Mapping[str, Any] | Model) -> tuple[str, bytes, Mapping[str, Any]]:
+        if isinstance(event, Model):
+            event = event.to_dict()
+        event_id = event.get("event_id") if isinstance(event, Mapping) else None
+        if not event_id:
+            event_id = f"{self._event_id_prefix}{next(self._event_ids)}"
+        data = encode_client_event(event, event_id=event_id)  # checks it all; nothing sent yet
+        return str(event_id), data, event
+
+    def _audio_ms(self, event: Mapping[str, Any]) -> float | None:
+        """The duration of an ``input_audio_buffer.append`` (None for other events)."""
+        if event.get("type") != "input_audio_buffer.append":
+            return None
+        fmt = input_audio_format(self._session)
+        encoded = event.get("audio")
+        if not isinstance(encoded, str):
+            return 0.0
+        size = len(encoded) * 3 // 4 - encoded.count("=", -2)  # base64's decoded length
+        return size / (audio.format_rate(fmt) * audio.format_sample_width(fmt) / 1000)
+
+    def _record_sent(self, event: Mapping[str, Any], event_id: str) -> None:
+        recording = self._recording
+        if recording is not None:  # before the send: a request precedes its answer
+            recording.sent({**event, "event_id": event_id})
+
+    def _send_now(self, event: Mapping[str, Any]) -> str:
+        """For the supervisor: send on the current connection, past the send queue."""
+        event_id, data, event = self._encode(event)
+        self._record_sent(event, event_id)
+        self._send_data(data)
+        return event_id
+
+    def _send_data(self, data: bytes) -> None:
+        link = self._link
+        if link is None:
+            raise NotConnectedError("no connection")
+        link.connection.send(data)
