@@ -375,6 +375,8 @@ class RealtimeClient(Links, Handlers, Conversations):
     def state(self) -> SessionState | None:
         """Where the current connection is in its life; None before the first ``connect()``."""
         link = self._link
+        if self._supervisor.reconnecting:
+            return SessionState.RECONNECTING
         return None if link is None else link.core.state
 
     def __repr__(self) -> str:

@@ -61,7 +61,8 @@ class ReconnectPolicy:
     expiring_notice: float = field(default=60.0, validator=validators.ge(0.0))
     """Seconds before a session's end at which ``client.session_expiring`` is dispatched."""
     rollover_window: float = field(default=120.0, validator=validators.ge(0.0))
-    """Seconds before a session's end from which a quiet moment is used to roll it over."""
+    """Seconds before a session's end from which a quiet moment is used to roll it over
+    (never before half of the session's life has passed)."""
     quiet_seconds: float = field(default=1.0, validator=validators.ge(0.0))
     """How long no audio must have been appended for a moment to count as quiet."""
     session_seconds: float | None = field(

@@ -36,6 +36,9 @@ class SessionState(enum.Enum):
     """We are ending it (``close()``, or ``connect()`` gave up); the end is not reported yet."""
     CLOSED = "closed"
     """The closing event was made; nothing more comes from this connection."""
+    RECONNECTING = "reconnecting"
+    """(``client.state`` only) The connection was lost and the client makes a new one;
+    sends are queued meanwhile."""
 
 
 class Notice:

@@ -368,8 +368,11 @@ class Supervisor:
         )
         if policy.rollover:
             self._timers.append(
+                # Never in the first half of a session's life: a window longer than the
+                # session must not roll it over at once, and its successor after it.
                 call_later(
-                    left - policy.rollover_window, lambda: self._submit(core, _Due("rollover"))
+                    max(left - policy.rollover_window, left / 2),
+                    lambda: self._submit(core, _Due("rollover")),
                 )
             )
 

@@ -35,6 +35,10 @@ from ._local_events import (
     HandlerErrorEvent,
     InvalidFrameEvent,
     ItemCompletedEvent,
+    ReconnectedEvent,
+    ReconnectingEvent,
+    SessionExpiringEvent,
+    SessionRolledOverEvent,
 )
 from ._models import DecodeError, Model
 from ._objects import (
@@ -190,6 +194,8 @@ __all__ = [
     "RateLimit",
     "RateLimitsUpdatedEvent",
     "Reasoning",
+    "ReconnectedEvent",
+    "ReconnectingEvent",
     "Response",
     "ResponseAudio",
     "ResponseCancelEvent",
@@ -202,6 +208,8 @@ __all__ = [
     "Session",
     "SessionAudio",
     "SessionEvent",
+    "SessionExpiringEvent",
+    "SessionRolledOverEvent",
     "SessionUpdateEvent",
     "SpeechStartedEvent",
     "SpeechStoppedEvent",

@@ -1,0 +1,508 @@
+"""Sessions that survive: reconnecting, replaying, queueing the gap, rolling over.
+
+Against the local server on real sockets: what the user sees (events, exceptions) and what
+the server's record shows (the replay, queued sends arriving once and in order).
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from conftest import KEY, client_threads
+
+from realtime_sync import (
+    AuthenticationError,
+    ClientClosed,
+    ClosedEvent,
+    ConnectionClosed,
+    NotConnectedError,
+    RealtimeClient,
+    ReconnectedEvent,
+    ReconnectingEvent,
+    ReconnectPolicy,
+    ResponseInterruptedError,
+    SendQueueFullError,
+    SessionRolledOverEvent,
+    SessionState,
+)
+from realtime_sync.testing import InProcessTransport, LocalRealtimeServer
+
+WAIT = 5.0
+FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.2)
+
+Make = Callable[..., RealtimeClient]
+
+
+@pytest.fixture
+def make(server: LocalRealtimeServer) -> Iterator[Make]:
+    """Clients of the socket server with a fast reconnect policy; closed at the end."""
+    clients: list[RealtimeClient] = []
+
+    def build(policy: ReconnectPolicy | bool = FAST, **options: Any) -> RealtimeClient:
+        client = RealtimeClient(api_key=KEY, url=server.url, reconnect=policy, **options)
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.close(timeout=WAIT)
+
+
+class Seen:
+    """The client-side events a test watches, with a condition to wait on."""
+
+    def __init__(self, client: RealtimeClient) -> None:
+        self.events: list[Any] = []
+        self._condition = threading.Condition()
+        client.on("client.*", self._add)
+        client.on("session.created", self._add)
+
+    def _add(self, event: Any) -> None:
+        with self._condition:
+            self.events.append(event)
+            self._condition.notify_all()
+
+    def of(self, event_type: str) -> list[Any]:
+        with self._condition:
+            return [event for event in self.events if event.type == event_type]
+
+    def wait(self, event_type: str, count: int = 1, timeout: float = WAIT) -> list[Any]:
+        with self._condition:
+            assert self._condition.wait_for(lambda: len(self.of(event_type)) >= count, timeout), (
+                f"{count} x {event_type}: got {[e.type for e in self.events]}"
+            )
+            return self.of(event_type)
+
+
+def item_creates(received: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [event["item"] for event in received if event["type"] == "conversation.item.create"]
+
+
+# --- reconnecting -------------------------------------------------------------------------
+
+
+def test_a_drop_reconnects_and_replays_configuration_and_conversation(
+    server: LocalRealtimeServer, make: Make
+) -> None:
+    client = make()
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    client.session.update(session={"type": "realtime", "instructions": "Be brief."})
+    client.session.update(session={"type": "realtime", "audio": {"output": {"voice": "alloy"}}})
+    first = client.send_text("first question", timeout=WAIT)
+    before = [(item.id, item.role, item.text) for item in client.conversation.items]
+
+    server.drop_connections()
+    (reconnecting,) = seen.wait("client.reconnecting")
+    (reconnected,) = seen.wait("client.reconnected")
+
+    assert isinstance(reconnecting, ReconnectingEvent)
+    assert reconnecting.attempt == 1 and 0 <= reconnecting.delay <= FAST.initial_delay
+    assert isinstance(reconnecting.cause, ConnectionClosed)
+    assert isinstance(reconnected, ReconnectedEvent)
+    assert reconnected.attempts == 1 and reconnected.downtime < WAIT
+    assert seen.of("client.closed") == []
+    # The new connection got the configuration as the user sent it, then the items in order.
+    server.wait_for_received("conversation.item.create", count=1 + len(before), timeout=WAIT)
+    replay = server.connections[-1].received
+    assert replay[0] == {
+        "type": "session.update",
+        "event_id": replay[0]["event_id"],
+        "session": {
+            "type": "realtime",
+            "instructions": "Be brief.",
+            "audio": {"output": {"voice": "alloy"}},
+        },
+    }
+    replayed = item_creates(replay)
+    assert [item["id"] for item in replayed] == [item_id for item_id, _, _ in before]
+    assert replayed[0]["content"] == [{"type": "input_text", "text": "first question"}]
+    assert replayed[1]["role"] == "assistant"
+    assert replayed[1]["content"] == [{"type": "output_text", "text": first.text}]
+    assert reconnected.report.replayed == tuple(item_id for item_id, _, _ in before)
+    assert reconnected.report.session_updated and reconnected.report.not_replayed == ()
+    # The conversation goes on where it was.
+    assert [(i.id, i.role, i.text) for i in client.conversation.items] == before
+    second = client.send_text("second question", timeout=WAIT)
+    assert second.text == "You said: second question"
+    assert [i.role for i in client.conversation.items] == ["user", "assistant"] * 2
+
+
+def test_handlers_and_waits_carry_over_a_reconnect(server: LocalRealtimeServer, make: Make) -> None:
+    client = make()
+    seen = Seen(client)
+    created: list[str] = []
+    client.on("session.created", lambda event: created.append(event.session.id))
+    client.connect(timeout=WAIT)
+    waiting = client.expect("response.done")  # registered before the loss
+    server.drop_connections()
+    seen.wait("client.reconnected")
+    client.response.create()
+    assert waiting.wait(WAIT).response.status == "completed"
+    assert len(created) == 2 and created[0] != created[1]
+    order = [event.type for event in seen.events]
+    assert order.index("client.reconnecting") < order.index("session.created", 1)
+    assert order.index("session.created", 1) < order.index("client.reconnected")
+
+
+def test_a_response_cut_off_by_a_drop_is_interrupted(
+    server: LocalRealtimeServer, make: Make
+) -> None:
+    slow = LocalRealtimeServer(api_key=KEY, delta_interval=0.3, delta_chunks=8).start()
+    try:
+        client = RealtimeClient(api_key=KEY, url=slow.url, reconnect=FAST)
+        seen = Seen(client)
+        client.connect(timeout=WAIT)
+        handle = client.create_response()
+        next(iter(handle.text_stream(timeout=WAIT)))  # it is under way
+        slow.drop_connections()
+        with pytest.raises(ResponseInterruptedError) as raised:
+            handle.wait(WAIT)
+        assert raised.value.status == "incomplete" and raised.value.reason == "connection_lost"
+        assert isinstance(raised.value.__cause__, ConnectionClosed)
+        seen.wait("client.reconnected")
+        assert client.send_text("again", timeout=WAIT).text == "You said: again"
+        client.close(timeout=WAIT)
+    finally:
+        slow.stop()
+
+
+def test_retry_interrupted_asks_again_and_the_message_is_not_duplicated() -> None:
+    slow = LocalRealtimeServer(api_key=KEY, delta_interval=0.3, delta_chunks=8).start()
+    try:
+        policy = ReconnectPolicy(initial_delay=0.05, max_delay=0.2, retry_interrupted=True)
+        client = RealtimeClient(api_key=KEY, url=slow.url, reconnect=policy)
+        client.connect(timeout=WAIT)
+        replies: list[Any] = []
+        turn = threading.Thread(
+            target=lambda: replies.append(client.send_text("tell me", timeout=3 * WAIT))
+        )
+        turn.start()
+        slow.wait_for_received("response.create", timeout=WAIT)
+        time.sleep(0.4)  # let a delta or two arrive: the response is under way
+        slow.drop_connections()
+        turn.join(4 * WAIT)
+        assert replies and "tell me" in replies[0].text
+        messages = [i for i in client.conversation.items if i.role == "user"]
+        assert [m.text for m in messages] == ["tell me"]
+        last = slow.connections[-1].received
+        assert [e["type"] for e in last].count("response.create") == 1
+        client.close(timeout=WAIT)
+    finally:
+        slow.stop()
+
+
+# --- the gap --------------------------------------------------------------------------------
+
+
+def test_sends_during_the_gap_arrive_once_in_order_after_the_replay(
+    server: LocalRealtimeServer, make: Make
+) -> None:
+    client = make(ReconnectPolicy(initial_delay=0.5, max_delay=0.5))
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    client.send_text("before", timeout=WAIT)
+    server.reject_handshake(503, times=1)  # the first attempt fails: a longer gap
+    server.drop_connections()
+    seen.wait("client.reconnecting")
+    ids = [
+        client.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": f"gap {n}"}],
+            }
+        )
+        for n in range(20)
+    ]
+    assert not client.connected and client.state is SessionState.RECONNECTING
+    (reconnected,) = seen.wait("client.reconnected")
+    assert client.state is SessionState.OPEN
+    assert reconnected.attempts == 2 and reconnected.report.sent == 20
+    received = server.wait_for_received("conversation.item.create", count=1 + 2 + 20, timeout=WAIT)
+    sent_ids = [event["event_id"] for event in received if event["event_id"] in ids]
+    assert sent_ids == ids  # each once, in order
+    last = server.connections[-1].received
+    first_gap = next(i for i, e in enumerate(last) if e.get("event_id") == ids[0])
+    assert all(e["type"] == "session.update" or "id" in e["item"] for e in last[:first_gap])
+
+
+def test_gap_audio_is_dropped_and_reported_by_default(
+    server: LocalRealtimeServer, make: Make
+) -> None:
+    client = make(ReconnectPolicy(initial_delay=0.3, max_delay=0.3))
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    client.send_text("hi", timeout=WAIT)
+    server.drop_connections()
+    seen.wait("client.reconnecting")
+    chunk = base64.b64encode(bytes(4800)).decode()  # 100 ms at 24 kHz PCM16
+    for _ in range(5):
+        client.input_audio_buffer.append(audio=chunk)
+    (reconnected,) = seen.wait("client.reconnected")
+    assert reconnected.report.dropped == 5
+    assert reconnected.report.dropped_audio_ms == pytest.approx(500)
+    assert "input_audio_buffer.append" not in [e["type"] for e in server.connections[-1].received]
+
+
+def test_gap_audio_can_be_queued_up_to_a_duration(server: LocalRealtimeServer, make: Make) -> None:
+    policy = ReconnectPolicy(
+        initial_delay=0.3, max_delay=0.3, gap_audio="queue", gap_audio_seconds=0.3
+    )
+    client = make(policy)
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    client.send_text("hi", timeout=WAIT)
+    server.drop_connections()
+    seen.wait("client.reconnecting")
+    chunk = base64.b64encode(bytes(4800)).decode()  # 100 ms
+    for _ in range(5):
+        client.input_audio_buffer.append(audio=chunk)
+    (reconnected,) = seen.wait("client.reconnected")
+    assert reconnected.report.sent == 3 and reconnected.report.dropped == 2
+    server.wait_for_received("input_audio_buffer.append", count=3, timeout=WAIT)
+
+
+def test_a_full_gap_queue_refuses_the_send(server: LocalRealtimeServer, make: Make) -> None:
+    client = make(ReconnectPolicy(initial_delay=5, max_delay=5, queue_max_events=3))
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    client.send_text("hi", timeout=WAIT)
+    server.drop_connections()
+    seen.wait("client.reconnecting")
+    for _ in range(3):
+        client.response.create()
+    with pytest.raises(SendQueueFullError):
+        client.response.create()
+    client.close(timeout=WAIT)
+    (closed,) = seen.wait("client.closed")
+    assert closed.requested and closed.unsent == 3
+
+
+# --- giving up, and what is never retried ---------------------------------------------------
+
+
+def test_close_during_the_backoff_returns_at_once(server: LocalRealtimeServer, make: Make) -> None:
+    client = make(ReconnectPolicy(initial_delay=30, max_delay=30))
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    waiting = client.expect("response.done")
+    server.drop_connections()
+    seen.wait("client.reconnecting")
+    started = time.monotonic()
+    client.close(timeout=WAIT)
+    assert time.monotonic() - started < 1.0
+    (closed,) = seen.wait("client.closed")
+    assert closed.requested and closed.attempts == 1
+    with pytest.raises(ClientClosed):
+        waiting.wait(WAIT)
+    with pytest.raises(NotConnectedError):
+        client.response.create()
+    assert len(server.connections) == 1
+
+
+def test_an_authentication_failure_is_never_retried(
+    server: LocalRealtimeServer, make: Make
+) -> None:
+    client = make()
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    waiting = client.expect("response.done")
+    server.reject_handshake(401)
+    server.drop_connections()
+    (closed,) = seen.wait("client.closed")
+    assert isinstance(closed.error, AuthenticationError) and not closed.retryable
+    assert closed.attempts == 1 and len(seen.of("client.reconnecting")) == 1
+    with pytest.raises(AuthenticationError):
+        waiting.wait(WAIT)
+    assert len(server.connections) == 2
+
+
+@pytest.mark.parametrize(("code", "error_code"), [(3000, "invalid_api_key"), (4000, None)])
+def test_fatal_closes_are_not_retried(
+    server: LocalRealtimeServer, make: Make, code: int, error_code: str | None
+) -> None:
+    client = make()
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    if error_code is None:  # a 4000 refusal of the session's start on the next attempt
+        server.fail_after_accept(4000, {"code": "beta_api_shape_disabled", "message": "no"})
+        server.drop_connections()
+    else:
+        server.push(
+            {
+                "type": "error",
+                "error": {"type": "invalid_request_error", "code": error_code, "message": "x"},
+            }
+        )
+        server.close_connections(code, "invalid_request_error.invalid_api_key")
+    (closed,) = seen.wait("client.closed")
+    assert not closed.retryable
+
+
+def test_retry_after_is_honoured(server: LocalRealtimeServer, make: Make) -> None:
+    client = make()
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    server.reject_handshake(429, headers={"Retry-After": "1"}, times=1)
+    server.drop_connections()
+    first, second = seen.wait("client.reconnecting", count=2)
+    assert first.delay <= FAST.initial_delay
+    assert second.attempt == 2 and second.delay >= 1.0
+    (reconnected,) = seen.wait("client.reconnected", timeout=WAIT + 2)
+    assert reconnected.attempts == 2 and reconnected.downtime >= 1.0
+
+
+def test_the_client_gives_up_after_max_attempts(server: LocalRealtimeServer, make: Make) -> None:
+    client = make(ReconnectPolicy(initial_delay=0.01, max_delay=0.02, max_attempts=3))
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    server.reject_handshake(503)
+    server.drop_connections()
+    (closed,) = seen.wait("client.closed")
+    assert [event.attempt for event in seen.of("client.reconnecting")] == [1, 2, 3]
+    assert closed.attempts == 3 and closed.error.status_code == 503 and not closed.requested
+    assert len(server.connections) == 4
+    assert not client.connected
+    server.clear_faults()
+    client.connect(timeout=WAIT)  # a fresh start works
+    assert client.connected
+
+
+def test_a_token_provider_is_called_for_every_attempt(server: LocalRealtimeServer) -> None:
+    tokens: list[str] = []
+
+    def provider() -> str:
+        tokens.append(KEY)
+        return KEY
+
+    client = RealtimeClient.azure(
+        endpoint=server.azure_endpoint,
+        deployment="gpt-realtime",
+        azure_ad_token_provider=provider,
+        reconnect=FAST,
+    )
+    seen = Seen(client)
+    with client:
+        server.reject_handshake(503, times=1)
+        server.drop_connections()
+        seen.wait("client.reconnected")
+    assert len(tokens) == 3
+
+
+def test_a_first_connect_is_not_retried(server: LocalRealtimeServer, make: Make) -> None:
+    server.reject_handshake(503, times=1)
+    client = make()
+    with pytest.raises(Exception, match="503"):
+        client.connect(timeout=WAIT)
+    assert len(server.connections) == 1
+    client.connect(timeout=WAIT)
+
+
+def test_reconnect_false_ends_with_the_first_loss(server: LocalRealtimeServer, make: Make) -> None:
+    client = make(False)
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    server.drop_connections()
+    (closed,) = seen.wait("client.closed")
+    assert closed.retryable and seen.of("client.reconnecting") == []
+    with pytest.raises(NotConnectedError):
+        client.response.create()
+
+
+def test_a_silent_peer_is_replaced(server: LocalRealtimeServer, make: Make) -> None:
+    client = make(ping_interval=0.6, ping_timeout=0.3)
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    server.answer_pings(False)
+    lost_at = time.monotonic()
+    seen.wait("client.reconnecting")
+    noticed = time.monotonic() - lost_at
+    server.answer_pings(True)
+    seen.wait("client.reconnected")
+    assert noticed < 0.6 + 0.3 + 0.5 + 0.5  # interval + timeout + slack, on busy cores
+
+
+# --- session lifetime -----------------------------------------------------------------------
+
+
+def test_an_expired_session_is_rolled_over_with_its_conversation() -> None:
+    with LocalRealtimeServer(api_key=KEY, session_lifetime=1.5) as server:
+        # Never quiet (audio keeps coming): only the server's expiry ends the session.
+        policy = ReconnectPolicy(expiring_notice=0.5, quiet_seconds=3600)
+        client = RealtimeClient(api_key=KEY, url=server.url, reconnect=policy)
+        seen = Seen(client)
+        with client:
+            client.input_audio_buffer.append(audio=base64.b64encode(bytes(480)).decode())
+            client.send_text("remember me", timeout=WAIT)
+            (expiring,) = seen.wait("client.session_expiring")
+            (rolled,) = seen.wait("client.session_rolled_over")
+            assert isinstance(rolled, SessionRolledOverEvent) and rolled.reason == "expired"
+            assert rolled.previous_session_id != rolled.session.id
+            assert expiring.session_id == rolled.previous_session_id
+            assert seen.of("client.reconnecting") == [] and seen.of("client.closed") == []
+            server.wait_for_received("conversation.item.create", count=3, timeout=WAIT)
+            replayed = item_creates(server.connections[1].received)
+            assert replayed[0]["content"][0]["text"] == "remember me"
+            assert client.send_text("still here?", timeout=WAIT).text
+
+
+def test_a_quiet_session_is_rolled_over_before_it_expires() -> None:
+    with LocalRealtimeServer(api_key=KEY, session_lifetime=3) as server:
+        policy = ReconnectPolicy(rollover_window=2.5, quiet_seconds=0.1)
+        client = RealtimeClient(api_key=KEY, url=server.url, reconnect=policy)
+        seen = Seen(client)
+        with client:
+            client.send_text("hello", timeout=WAIT)
+            (rolled,) = seen.wait("client.session_rolled_over")
+            assert rolled.reason == "proactive" and rolled.report.replayed
+            errors = [e for e in server.connections[0].received if e["type"] == "error"]
+            assert errors == []
+            assert not any(isinstance(e, ClosedEvent) for e in seen.events)
+
+
+def test_rollover_false_ends_the_client_at_expiry() -> None:
+    with LocalRealtimeServer(api_key=KEY, session_lifetime=1) as server:
+        client = RealtimeClient(
+            api_key=KEY, url=server.url, reconnect=ReconnectPolicy(rollover=False)
+        )
+        seen = Seen(client)
+        with client:
+            (closed,) = seen.wait("client.closed")
+            assert closed.code == 1001 and "expired" in str(closed.error)
+
+
+# --- resources ------------------------------------------------------------------------------
+
+
+def test_threads_are_back_to_baseline_after_reconnects_and_close(
+    server: LocalRealtimeServer,
+) -> None:
+    baseline = {t.name for t in client_threads()}
+    client = RealtimeClient(api_key=KEY, url=server.url, reconnect=FAST)
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    for n in range(1, 4):
+        server.drop_connections()
+        seen.wait("client.reconnected", count=n)
+    client.close(timeout=WAIT)
+    deadline = time.monotonic() + WAIT
+    while {t.name for t in client_threads()} - baseline and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert {t.name for t in client_threads()} - baseline == set()
+
+
+def test_in_process_reconnects_too() -> None:
+    transport = InProcessTransport(api_key=KEY)
+    client = RealtimeClient(api_key=KEY, transport=transport, reconnect=FAST)
+    seen = Seen(client)
+    with client:
+        client.send_text("one", timeout=WAIT)
+        transport.drop_connections()
+        seen.wait("client.reconnected")
+        assert client.send_text("two", timeout=WAIT).text == "You said: two"
