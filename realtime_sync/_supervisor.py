@@ -42,7 +42,7 @@ from ._local_events import (
 from ._objects import Session
 from ._reconnect import ReconnectPolicy, default_session_seconds
 from ._replay import ReplayReport, merge_session, replay_events
-from ._server_events import SessionEvent
+from ._server_events import ResponseEvent, SessionEvent
 from ._session import Notice, SessionCore
 
 __all__ = ["Supervisor"]
@@ -190,6 +190,10 @@ class Supervisor:
             return self._on_created(event)
         if kind is _Due:
             return self._on_due(event)
+        if kind is ResponseEvent and event.type == "response.done" and self._rollover_due:
+            core = self._source()
+            if core is not None:  # look again once the turns have seen it end
+                self._submit(core, _Due("rollover"))
         return event
 
     def _on_closed(self, event: ClosedEvent) -> Any:
