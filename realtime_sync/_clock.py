@@ -20,6 +20,8 @@ __all__ = ["Scheduled", "call_later"]
 
 logger = logging.getLogger("realtime_sync")
 
+_LONGEST = 3600.0  # seconds of one wait; the heap is looked at again after it
+
 
 class Scheduled:
     """A callback due at a time; :meth:`cancel` stops it if it has not run."""
@@ -71,7 +73,8 @@ class _Clock:
                     if not self._heap:
                         self._thread = None
                         return
-                    self._condition.wait(self._heap[0][0] - time.monotonic())
+                    # Bounded: a deadline absurdly far away must not overflow the wait.
+                    self._condition.wait(min(self._heap[0][0] - time.monotonic(), _LONGEST))
                 entry = heapq.heappop(self._heap)[2]
             if entry.cancelled:
                 continue

@@ -50,6 +50,7 @@ class SendQueue:
         policy = self._policy
         if audio_ms is not None and (
             policy.gap_audio == "drop"
+            or self._dropped  # once audio was dropped, later audio would leave a hole
             or self._audio_ms + audio_ms > policy.gap_audio_seconds * 1000
         ):
             self._dropped += 1

@@ -272,7 +272,7 @@ class Links:
 
     def _dispatcher_failed(self, error: InternalError) -> None:
         """The dispatcher thread failed and closed the session: cut the connection too."""
-        self._supervisor.stop()
+        self._supervisor.abort()
         link = self._link
         if link is not None:
             link.connection.abort()

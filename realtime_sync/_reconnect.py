@@ -8,9 +8,11 @@ clients that lost the same server at the same moment.
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Literal
 
+import attrs
 from attrs import field, frozen, validators
 
 __all__ = ["GapAudio", "ReconnectPolicy", "default_session_seconds"]
@@ -18,6 +20,11 @@ __all__ = ["GapAudio", "ReconnectPolicy", "default_session_seconds"]
 GapAudio = Literal["drop", "queue"]
 """What ``input_audio_buffer.append`` does while disconnected: dropped (and reported in
 ``client.reconnected``), or queued up to ``gap_audio_seconds`` of audio."""
+
+
+def _seconds(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise ValueError(f"{attribute.name} must be a finite number of seconds >= 0, not {value!r}")
 
 
 @frozen
@@ -34,14 +41,14 @@ class ReconnectPolicy:
         validator=validators.optional(validators.gt(0)),  # type: ignore[arg-type]
     )
     """Attempts per outage before giving up with ``client.closed`` (None: never give up)."""
-    initial_delay: float = field(default=0.5, validator=validators.ge(0.0))
+    initial_delay: float = field(default=0.5, validator=_seconds)
     """The cap of the first wait, in seconds; it doubles per attempt."""
-    max_delay: float = field(default=30.0, validator=validators.ge(0.0))
+    max_delay: float = field(default=30.0, validator=_seconds)
     """The largest cap of a wait, in seconds (a ``Retry-After`` may ask for longer)."""
-    replay: bool = True
+    replay: bool = field(default=True, validator=validators.instance_of(bool))
     """Bring the new session back to where the old one was: the session configuration you
     sent, then the conversation's items in order (see the README's table)."""
-    retry_interrupted: bool = False
+    retry_interrupted: bool = field(default=False, validator=validators.instance_of(bool))
     """Ask again for a response that the outage cut off (its ``send_text()`` goes on
     waiting) instead of failing it with :class:`~realtime_sync.ResponseInterruptedError`."""
     queue_max_events: int = field(default=1000, validator=validators.gt(0))
@@ -52,21 +59,21 @@ class ReconnectPolicy:
     gap_audio: GapAudio = field(default="drop", validator=validators.in_(("drop", "queue")))
     """Audio appended while disconnected: ``"drop"`` it (counted in ``client.reconnected``),
     or ``"queue"`` up to ``gap_audio_seconds`` of it, then drop the rest."""
-    gap_audio_seconds: float = field(default=10.0, validator=validators.ge(0.0))
+    gap_audio_seconds: float = field(default=10.0, validator=_seconds)
     """With ``gap_audio="queue"``: how much audio the queue keeps, in seconds."""
-    rollover: bool = True
+    rollover: bool = field(default=True, validator=validators.instance_of(bool))
     """Replace a session before it expires: at a quiet moment (no response in progress, no
     audio appended for ``quiet_seconds``) within ``rollover_window`` seconds of its end, or
     when the server ends it with ``session_expired``."""
-    expiring_notice: float = field(default=60.0, validator=validators.ge(0.0))
+    expiring_notice: float = field(default=60.0, validator=_seconds)
     """Seconds before a session's end at which ``client.session_expiring`` is dispatched."""
-    rollover_window: float = field(default=120.0, validator=validators.ge(0.0))
+    rollover_window: float = field(default=120.0, validator=_seconds)
     """Seconds before a session's end from which a quiet moment is used to roll it over
     (never before half of the session's life has passed)."""
-    quiet_seconds: float = field(default=1.0, validator=validators.ge(0.0))
+    quiet_seconds: float = field(default=1.0, validator=_seconds)
     """How long no audio must have been appended for a moment to count as quiet."""
     session_seconds: float | None = field(
-        default=None, validator=validators.optional(validators.gt(0.0))
+        default=None, validator=validators.optional([_seconds, validators.gt(0.0)])
     )
     """The session's lifetime when the server does not send ``expires_at`` (None: 60
     minutes on OpenAI, 30 on Azure)."""

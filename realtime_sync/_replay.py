@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from attrs import field, frozen
+from attrs import frozen
 
 from ._conversation import Item
 
@@ -46,7 +46,7 @@ class ReplayReport:
     """Events you sent while disconnected that went out after the replay, in order."""
     dropped_audio_ms: float = 0.0
     """Audio appended while disconnected that was dropped (``gap_audio`` policy), in ms."""
-    dropped: int = field(default=0)
+    dropped: int = 0
     """How many ``input_audio_buffer.append`` events that audio was."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,7 +121,11 @@ def _recreated(item: Item, dialect: str, calls: set[str]) -> dict[str, Any] | st
     if item.type == "function_call_output":
         if item.call_id not in calls:
             return "the output of a function call that was not replayed"
-        return {"type": "function_call_output", "call_id": item.call_id, "output": item.output}
+        return {
+            "type": "function_call_output",
+            "call_id": item.call_id,
+            "output": item.output or "",
+        }
     return f"{item.type or 'an unannounced'} item, which clients cannot create"
 
 

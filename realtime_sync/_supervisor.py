@@ -155,6 +155,16 @@ class Supervisor:
                 episode.pending.cancel()
             return episode is not None
 
+    def abort(self) -> None:
+        """The dispatcher failed and closed the client: forget the outage, if any, and
+        what was queued for it."""
+        self.stop()
+        with self._lock:
+            self._episode = None
+            self._established = False
+            with self.gap.lock:
+                self.gap.discard()
+
     @property
     def stopped(self) -> bool:
         """True before ``connect()`` and after ``close()``: no attempt may start."""
@@ -260,7 +270,7 @@ class Supervisor:
                 episode.pending.cancel()
             if core is not None:
                 self._schedule(core, event.session)
-        if episode is None:
+        if episode is None or self._stopped:  # close() came meanwhile: nothing to restore
             return event
         report = self._restore()
         downtime = time.monotonic() - episode.lost_at

@@ -20,6 +20,7 @@ from realtime_sync import (
     ClientClosed,
     ClosedEvent,
     ConnectionClosed,
+    InternalError,
     NotConnectedError,
     RealtimeClient,
     ReconnectedEvent,
@@ -506,3 +507,46 @@ def test_in_process_reconnects_too() -> None:
         transport.drop_connections()
         seen.wait("client.reconnected")
         assert client.send_text("two", timeout=WAIT).text == "You said: two"
+
+
+def test_replayed_items_make_no_conversation_events(
+    server: LocalRealtimeServer, make: Make
+) -> None:
+    client = make()
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    client.send_text("one", timeout=WAIT)
+    updates: list[Any] = []
+    client.on("client.conversation.*", updates.append)
+    server.drop_connections()
+    seen.wait("client.reconnected")
+    server.wait_for_received("conversation.item.create", count=3, timeout=WAIT)
+    client.send_text("two", timeout=WAIT)  # its events come after the replay's echoes
+    replayed = {item.id for item in client.conversation.items[:2]}
+    assert updates and not [u for u in updates if getattr(u, "item_id", None) in replayed]
+    assert not [u for u in updates if u.type.endswith("item_completed") and u.item.id in replayed]
+
+
+def test_a_dispatcher_failure_while_reconnecting_leaves_the_client_usable(
+    server: LocalRealtimeServer, make: Make
+) -> None:
+    client = make(ReconnectPolicy(initial_delay=0.3, max_delay=0.3))
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    original = client._dispatcher._decode
+
+    def broken(data: bytes | str) -> Any:
+        if b"session.created" in (data if isinstance(data, bytes) else data.encode()):
+            raise SystemExit("internal failure")
+        return original(data)
+
+    waiting = client.expect("response.done")
+    client._dispatcher._decode = broken
+    server.drop_connections()
+    with pytest.raises(InternalError):
+        waiting.wait(WAIT)
+    assert seen.of("client.reconnecting")
+    client._dispatcher._decode = original
+    client.close(timeout=WAIT)
+    client.connect(timeout=WAIT)
+    assert client.send_text("works", timeout=WAIT).text == "You said: works"
