@@ -117,6 +117,7 @@ class RealtimeClient(Links, Handlers, Conversations):
         ping_timeout: float | None = 10.0,
         connect_timeout: float = 10.0,
         close_timeout: float = 5.0,
+        send_timeout: float | None = 10.0,
         sslopt: Mapping[str, Any] | None = None,
         ca_certs: str | None = None,
         http_proxy_host: str | None = None,
@@ -159,6 +160,10 @@ class RealtimeClient(Links, Handlers, Conversations):
             ping_timeout: Seconds to wait for a pong before the connection counts as dead.
             connect_timeout: Default for :meth:`connect`'s timeout.
             close_timeout: Default for :meth:`close`'s timeout.
+            send_timeout: Seconds a frame may take to write before the peer counts as
+                not reading: the send raises :class:`TransportError` (or, while
+                reconnecting is on, is queued for the next connection) and the connection
+                is cut (None: no bound).
             sslopt: websocket-client ``sslopt``; certificate verification stays on unless
                 you turn it off there.
             ca_certs: Path of a CA bundle to trust (shortcut for ``sslopt["ca_certs"]``).
@@ -230,6 +235,7 @@ class RealtimeClient(Links, Handlers, Conversations):
         self._transport: Transport = transport or WebSocketTransport(
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
+            send_timeout=send_timeout,
             sslopt=ssl_options,
             proxy={name: value for name, value in proxy.items() if value is not None},
         )

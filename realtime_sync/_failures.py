@@ -102,7 +102,8 @@ def failure(
         return ConnectionClosed(message, code=ended.code, reason=ended.reason, error=final_error)
     if ended.kind == "timeout" and session_started:
         return ConnectionClosed(
-            f"the connection to {display_url} went silent: no pong within the ping timeout"
+            f"the connection to {display_url} went silent: no pong within the ping timeout, "
+            "or a frame stalled mid-way"
         )
     if session_started:
         return ConnectionClosed(f"the connection dropped without a close frame{detail}")

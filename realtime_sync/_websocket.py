@@ -12,14 +12,14 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import websocket
-from attrs import frozen
+from attrs import field, frozen
 
 from ._endpoints import Handshake
-from ._errors import NotConnectedError, TransportError
+from ._errors import ConfigurationError, NotConnectedError, TransportError
 from ._timeouts import wait_seconds
 from ._transport import EndKind, EndSink, FrameSink, TransportEnded, binary_frame
 
@@ -49,6 +49,16 @@ class WebSocketTransport:
     """websocket-client ``sslopt`` (e.g. ``{"ca_certs": path}``); verification stays on."""
     proxy: Mapping[str, Any]
     """websocket-client proxy keywords (``http_proxy_host``, ``proxy_type``, ...)."""
+    send_timeout: float | None = field(default=10.0, kw_only=True)
+    """Seconds a write may wait on a peer that is not reading before the send fails and the
+    connection is cut (None: forever). Over TLS this bounds writing a whole frame; over plain
+    TCP, each wait for buffer space. It also bounds a stall in the middle of a received frame.
+    """
+
+    @send_timeout.validator
+    def _check_send_timeout(self, _: object, value: float | None) -> None:
+        if value is not None and not value > 0:
+            raise ConfigurationError(f"send_timeout must be positive (or None), not {value!r}")
 
     def open(
         self, handshake: Handshake, *, on_frame: FrameSink, on_end: EndSink, name: str
@@ -101,6 +111,7 @@ class _PromptApp(websocket.WebSocketApp):
     """
 
     wake_every: float | None = None
+    on_send_timeout: Callable[[], None] | None = None
 
     def create_dispatcher(
         self,
@@ -109,9 +120,58 @@ class _PromptApp(websocket.WebSocketApp):
         is_ssl: bool = False,
         handleDisconnect: Any = None,
     ) -> Any:
-        return super().create_dispatcher(
+        inner = super().create_dispatcher(
             self.wake_every or ping_timeout, dispatcher, is_ssl, handleDisconnect
         )
+        return _CutOnSendTimeout(inner, self._send_timed_out)
+
+    def _send_timed_out(self) -> None:
+        if self.on_send_timeout is not None:
+            self.on_send_timeout()
+
+    def cut(self) -> None:
+        """Shut the socket down now: wakes its reader, fails its writers at once."""
+        self.keep_running = False
+        raw = getattr(self.sock, "sock", None)
+        if raw is not None:
+            with contextlib.suppress(OSError):  # not connected yet, or already gone
+                raw.shutdown(socket.SHUT_RDWR)
+
+    def _stop_ping_thread(self) -> None:
+        # websocket-client joins its ping thread for up to 3 s (then warns); one stuck in a
+        # send to a peer that stopped reading, or waiting behind one, holds the end up that
+        # long. Ending on an error, our on_error cuts the socket anyway: cut it first.
+        thread = self.ping_thread
+        if self.has_errored and thread is not None and thread.is_alive():
+            self.cut()
+        super()._stop_ping_thread()
+
+
+class _CutOnSendTimeout:
+    """websocket-client's dispatcher, with a cut when a write times out.
+
+    Every frame (ours, its pings, its close frames) is written through ``send`` under the
+    socket's send lock. A write that timed out may have left part of a frame on the wire;
+    cutting the socket before the lock is released means no frame can follow it.
+    """
+
+    def __init__(self, inner: Any, on_timeout: Callable[[], None]) -> None:
+        self._inner = inner
+        self._on_timeout = on_timeout
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def send(self, sock: socket.socket, data: bytes) -> int:
+        try:
+            return int(self._inner.send(sock, data))
+        except websocket.WebSocketTimeoutException:
+            self._on_timeout()
+            raise
+
+
+class SendTimedOut(Exception):
+    """Why a connection was cut: a send made no progress within the send timeout."""
 
 
 def _wake_every(interval: float | None, timeout: float | None) -> float | None:
@@ -163,6 +223,8 @@ class WebSocketConnection:
             on_close=self._handle_close,
         )
         self._app.wake_every = _wake_every(options.ping_interval, options.ping_timeout)
+        self._app.on_send_timeout = self._send_timed_out
+        self._send_cut = False  # a send timed out and the socket was cut
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
 
     # --- socket thread ----------------------------------------------------------------------
@@ -233,6 +295,11 @@ class WebSocketConnection:
 
     def _handle_open(self, app: websocket.WebSocketApp) -> None:
         self._socket = app.sock
+        if app.sock is not None:
+            # Bounds each write (and a read stalled mid-frame; the read loop selects before
+            # reading, so an idle connection never times out). Set after the upgrade, whose
+            # own bound is connect()'s.
+            app.sock.settimeout(self._options.send_timeout)
         if self._stopping:  # close() raced the handshake: do not start a session
             self.abort()
             return
@@ -272,6 +339,16 @@ class WebSocketConnection:
     ) -> None:
         self._close_code, self._close_reason = code, reason
 
+    def _send_timed_out(self) -> None:
+        """A write timed out, on whichever thread; called holding the socket's send lock."""
+        self._send_cut = True
+        if not self._stopping:  # not a close frame of ours: the peer is to blame
+            self._error = self._error or SendTimedOut(
+                f"the peer stopped reading: a send made no progress for "
+                f"{self._options.send_timeout:g} s"
+            )
+        self.abort()
+
     # --- any thread -------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -289,7 +366,7 @@ class WebSocketConnection:
     def send(self, data: bytes) -> None:
         """Send one text frame. Thread-safe. Raises instead of dropping the frame."""
         sock = self._app.sock
-        if sock is None or not sock.connected:
+        if sock is None or not sock.connected or self._send_cut:
             raise NotConnectedError("the connection is closed; the event was not sent")
         try:
             sock.send(data, websocket.ABNF.OPCODE_TEXT)
@@ -297,7 +374,17 @@ class WebSocketConnection:
             raise NotConnectedError(
                 f"the connection closed; the event was not sent ({exc})"
             ) from exc
+        except websocket.WebSocketTimeoutException as exc:
+            raise TransportError(
+                f"the send timed out after {self._options.send_timeout:g} s (the peer is not "
+                "reading); the connection is being closed because a partial frame may have "
+                "been written"
+            ) from exc
         except (OSError, websocket.WebSocketException) as exc:
+            if self._send_cut:  # cut under the send lock before this frame's first byte
+                raise NotConnectedError(
+                    "the connection was cut after a send timed out; the event was not sent"
+                ) from exc
             raise TransportError(f"sending failed; the event may not have arrived: {exc}") from exc
 
     def close(self, timeout: float) -> bool:
@@ -339,9 +426,4 @@ class WebSocketConnection:
         exposes the socket only after them); it ends when the operating system gives up.
         """
         self._stopping = True
-        self._app.keep_running = False
-        sock = self._app.sock
-        raw = getattr(sock, "sock", None)
-        if raw is not None:
-            with contextlib.suppress(OSError):  # not connected yet, or already gone
-                raw.shutdown(socket.SHUT_RDWR)
+        self._app.cut()

@@ -43,11 +43,16 @@ def make_client(server: LocalRealtimeServer) -> Iterator[Callable[..., RealtimeC
 
 
 def client_threads() -> list[threading.Thread]:
-    """Threads a client starts: its socket and dispatcher threads, websocket-client's pinger."""
+    """Threads a client starts: its socket and dispatcher threads, websocket-client's pinger
+    (not the process's timer thread, which outlives no timer and serves every client)."""
     return [
         thread
         for thread in threading.enumerate()
-        if (thread.name.startswith("realtime_sync-") and "local-server" not in thread.name)
+        if (
+            thread.name.startswith("realtime_sync-")
+            and "local-server" not in thread.name
+            and thread.name != "realtime_sync-clock"
+        )
         or "_send_ping" in thread.name
     ]
 

@@ -53,14 +53,23 @@ class RawPeer:
     """Accepts connections on 127.0.0.1 and runs ``script(conn, request)`` for each one.
 
     Every request head it read is kept in ``requests``; ``release`` ends scripts that wait.
+    ``rcvbuf`` sets the receive buffer of the connections it accepts (set on the listener, so
+    it also bounds the window they announce): small, a peer that stops reading is full fast.
     """
 
-    def __init__(self, script: Callable[[RawPeer, socket.socket, bytes], None]) -> None:
+    def __init__(
+        self,
+        script: Callable[[RawPeer, socket.socket, bytes], None],
+        *,
+        rcvbuf: int | None = None,
+    ) -> None:
         self.script = script
         self.requests: list[bytes] = []
         self.accepted = 0
         self.release = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
+        if rcvbuf is not None:
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.port: int = self._listener.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._connections: list[socket.socket] = []
@@ -100,3 +109,10 @@ class RawPeer:
             request = read_request(conn)
             self.requests.append(request)
             self.script(self, conn, request)
+
+
+def deaf(peer: RawPeer, conn: socket.socket, request: bytes) -> None:
+    """A script: start a session, then never read again (a wedged or half-open peer)."""
+    conn.sendall(upgrade_reply(request))
+    conn.sendall(text_frame({"type": "session.created", "session": {"id": "sess_1"}}))
+    peer.release.wait(60)

@@ -93,11 +93,11 @@ def test_handshake_faults(transport: InProcessTransport) -> None:
 )
 def test_the_server_ending_a_session(
     transport: InProcessTransport,
-    client: RealtimeClient,
     fault: str,
     code: int | None,
     retryable: bool,
 ) -> None:
+    client = RealtimeClient(api_key=KEY, transport=transport, reconnect=False)
     client.connect(timeout=WAIT)
     pending = client.expect("response.done")
     closed = client.expect("client.closed")
@@ -110,6 +110,7 @@ def test_the_server_ending_a_session(
     with pytest.raises(ConnectionClosed):
         pending.wait(WAIT)
     assert not client.connected
+    client.close(timeout=WAIT)
 
 
 def test_pushed_events_and_garbage_reach_handlers(
@@ -130,7 +131,7 @@ def test_pushed_events_and_garbage_reach_handlers(
 
 def test_session_expiry() -> None:
     transport = InProcessTransport(api_key=KEY, session_lifetime=0.2)
-    client = RealtimeClient(api_key=KEY, transport=transport)
+    client = RealtimeClient(api_key=KEY, transport=transport, reconnect=False)
     client.connect(timeout=WAIT)
     event = client.expect("client.closed").wait(WAIT)
     assert event.code == 1001 and event.retryable

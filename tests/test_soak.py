@@ -50,6 +50,8 @@ def test_a_thousand_connect_close_cycles_leave_nothing_behind(
         client.close(timeout=WAIT)
     elapsed = time.monotonic() - started
     assert settle(lambda: not client_threads()), [t.name for t in client_threads()]
+    # Nor the process's timer thread: with no session open, no deadline keeps it.
+    assert settle(lambda: "realtime_sync-clock" not in {t.name for t in threading.enumerate()})
     # The server closes its side asynchronously; allow it a moment, then compare.
     assert settle(lambda: open_fds() <= fds + 2), (open_fds(), fds)
     assert len(server.connections) == 1001

@@ -136,6 +136,38 @@ specification's (``id``, ``object``, ``input_audio_format``, ``input_audio_trans
 ``turn_detection``, ``input_audio_noise_reduction``, ``include``), whose
 ``input_audio_format`` then applies to commits. Neither restricts which other events the
 connection may send.
+
+**Conversation items** may carry the client's own ``id`` (kept, as real servers keep it,
+so a client can replay its history under the same ids); a duplicate gets
+``invalid_value`` (param ``item.id``, "Item with id '...' already exists in the
+conversation."). ``previous_item_id`` places an item after another, ``"root"`` at the
+start. Each :class:`ConnectionRecord` holds the server's conversation (``items``, in
+conversation order) and session configuration (``session``) as they were when
+:attr:`~LocalRealtimeServer.connections` was read, so a test can check what a client left
+on the server.
+
+**Faults.** Both servers take the same test controls (thread-safe; the socket server's
+``answer_pings`` has no in-process counterpart), each emulating what real endpoints and
+networks do:
+
+- ``reject_handshake(status, body, headers, times=)``: an HTTP answer instead of the
+  upgrade (429 with ``Retry-After``, 5xx...);
+- ``fail_after_accept(code, error, times=)``: upgrade, ``error``, close (3000, 4000);
+- ``hang_handshakes(times=)``: no answer to the upgrade at all, until the client gives up
+  (recorded with status 0);
+- ``drop_during_response(after_deltas=1, times=1)``: the connection cut without a close
+  frame right after a response's n-th delta, so no ``response.done`` comes;
+- ``drop_connections()`` / ``close_connections(code, reason)``: end open connections now;
+- ``half_open(enabled=True)``: a half-open peer: no pongs, no events; client events are
+  recorded but not handled; closes still go out;
+- ``push(event)``: any event or raw (malformed) frame; ``storm_errors(count, code=,
+  message=, interval=)``: a burst of ``error`` events;
+- ``expire_sessions()``: ``session_expired`` and close 1001 now (``session_lifetime=`` does
+  it after a while);
+- ``clear_faults()`` cancels the counted ones (``times=None``: until then).
+
+The socket server also serves TLS (``ssl_context=``: ``wss://`` and ``https://``
+addresses), e.g. with a certificate from ``trustme`` for ``127.0.0.1``.
 """
 
 import typing as _typing

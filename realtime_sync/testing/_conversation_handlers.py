@@ -137,13 +137,20 @@ class ConversationHandlers:
                 f"'item.type' must be one of {', '.join(sorted(self.spec.item_types))}.",
                 param="item.type",
             )
+        # The client may choose the id (real servers keep it), unique in the conversation.
         item_id = item.get("id")
         if item_id is None:
             item_id = random_id("item_")
-        elif not isinstance(item_id, str) or any(i["id"] == item_id for i in self.items):
+        elif not isinstance(item_id, str) or not item_id:
+            raise ClientError(
+                "invalid_value" if item_id == "" else "invalid_type",
+                "'item.id' must be a non-empty string.",
+                param="item.id",
+            )
+        elif any(i["id"] == item_id for i in self.items):
             raise ClientError(
                 "invalid_value",
-                f"Item id {item_id!r} is not a string or already exists.",
+                f"Item with id '{item_id}' already exists in the conversation.",
                 param="item.id",
             )
         after = event.get("previous_item_id")

@@ -4,7 +4,9 @@
 (handshake admission, the session simulator, the recorder) in this process, so unit tests
 of code built on the client need neither a port nor the ``websockets`` package. Frames pass
 as strings: sending runs the simulator on the sender's thread, and responses stream on the
-simulator's own response thread, exactly as behind a socket.
+simulator's own response thread, exactly as behind a socket. The faults a test injects
+(:mod:`._faults`) act here as on the socket server, with no socket to cut: a drop ends the
+connection as ``"dropped"``, a hung handshake waits for the client to give up.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from ._admission import (
     lower_headers,
 )
 from ._catalogue import KNOWN_MODELS, check_close, pushed_frame
-from ._recorder import Recorder, ServerControls
+from ._faults import ServerControls
+from ._recorder import Recorder
 from ._simulator import SessionSimulator
 
 __all__ = ["InProcessTransport"]
@@ -41,6 +44,12 @@ class InProcessTransport(ServerControls):
     The client's URL, headers and subprotocols are checked as the socket server checks
     them (a wrong key closes with 3000, an unknown model with 4000, an unknown path is an
     HTTP 404), so the client's own URL and auth settings are exercised too.
+
+    Test controls are those of the socket server, thread-safe, except ``answer_pings``
+    (there are no pings in process): :meth:`reject_handshake`, :meth:`fail_after_accept`,
+    :meth:`hang_handshakes`, :meth:`push`, :meth:`storm_errors`, :meth:`drop_connections`,
+    :meth:`drop_during_response`, :meth:`close_connections`, :meth:`expire_sessions`,
+    :meth:`half_open` (events to the client are swallowed) and :meth:`clear_faults`.
     """
 
     def __init__(
@@ -82,7 +91,9 @@ class InProcessTransport(ServerControls):
     def push(self, event: Mapping[str, Any] | str | bytes) -> None:
         """Deliver a server event to every open connection: a mapping (JSON-encoded, with an
         ``event_id`` if it has none), or a raw frame as given (it may be malformed)."""
-        frame = pushed_frame(event)
+        self._broadcast(pushed_frame(event))
+
+    def _broadcast(self, frame: str | bytes) -> None:
         for connection in self._recorder.open_connections():
             connection.transport.deliver(frame)
 
@@ -137,7 +148,11 @@ class InProcessConnection:
             settings=self._transport._settings,
         )
         admission = record.admission
-        refusal = recorder.refusal(record)
+        faults = self._transport._faults
+        if faults.take_hang():
+            recorder.hang(record)  # neither opened nor refused: close() or abort() ends it
+            return
+        refusal = faults.refusal(record)
         if refusal is not None:
             recorder.set_status(record, refusal.status)
             body, content_type = refusal.encoded_body()
@@ -154,11 +169,14 @@ class InProcessConnection:
             close=lambda code, reason: self.end("closed", code=code, reason=reason),
             options=self._transport._options,
             on_received=lambda event: recorder.record(record, event),
+            take_response_drop=faults.take_response_drop,
+            drop=lambda: self.end("dropped", detail="dropped by the test during a response"),
         )
-        failure = recorder.opening_failure(record)
+        failure = faults.opening_failure(record)
         if failure is not None:
             recorder.first_send(record, lambda: simulator.refuse(failure.code, failure.error))
             return
+        recorder.attach(record, simulator)  # a session: in the record from now
         recorder.first_send(record, simulator.open)
         lifetime = self._transport._options.session_lifetime
         if lifetime is not None:
@@ -179,7 +197,7 @@ class InProcessConnection:
         simulator = self._simulator
         if simulator is None or self._ended:
             raise NotConnectedError("the connection is closed; the event was not sent")
-        simulator.receive(data.decode("utf-8"))
+        simulator.receive(data.decode("utf-8"), answer=not self._transport._faults.silent.is_set())
 
     def close(self, timeout: float) -> bool:
         self.end("closed", code=1000, reason="", stop_timeout=timeout)
@@ -191,7 +209,10 @@ class InProcessConnection:
     # --- the simulated server's side --------------------------------------------------------
 
     def deliver(self, frame: str | bytes) -> None:
-        """A frame from the server; nothing is delivered after the end."""
+        """A frame from the server; nothing is delivered after the end, nor while the
+        transport plays a half-open peer."""
+        if self._transport._faults.silent.is_set():
+            return
         with self._lock:
             if not self._ended:
                 self._on_frame(binary_frame(frame) if isinstance(frame, bytes) else frame)

@@ -1,17 +1,19 @@
-"""What a test sees of a local server and what it injects, whatever the transport.
+"""What a test sees of a local server, whatever the transport.
 
-A :class:`Recorder` keeps, under one condition lock, every connection's handshake and
-received client events, and the handshake faults a test asked for. The socket server
-uses one; an in-process transport can use another and offer the same observation API
-(:attr:`~Recorder.received`, :meth:`~Recorder.wait_for_received`, ...).
+A :class:`Recorder` keeps, under one condition lock, every connection's handshake,
+received client events and session simulator. The socket server uses one; the in-process
+transport another, and both offer the same observation API through
+:class:`~._faults.ServerControls` (:attr:`~Recorder.received`,
+:meth:`~Recorder.wait_for_received`, ...). The faults a test injects are in
+:mod:`._faults`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Generic, TypeVar
 
 import attrs
 
@@ -21,18 +23,16 @@ from ._admission import (
     Admission,
     AdmissionSettings,
     AuthMethod,
-    HttpRefusal,
-    OpeningFailure,
     admit,
     mask_headers,
     mask_query,
     mask_subprotocols,
     split_target,
 )
-from ._catalogue import JsonObject, check_close, close_reason
-from ._options import SimulatorOptions
+from ._catalogue import JsonObject
+from ._simulator import SessionSimulator
 
-__all__ = ["Connection", "ConnectionRecord", "Recorder", "ServerControls"]
+__all__ = ["Connection", "ConnectionRecord", "Recorder"]
 
 
 def _masked_headers_repr(values: Mapping[str, str]) -> str:
@@ -72,15 +72,22 @@ class ConnectionRecord:
     dialect: Dialect
     """``"beta"`` or ``"ga"``, decided from the headers, subprotocols and path."""
     status: int
-    """HTTP status of the handshake response: 101 when upgraded, else the rejection's."""
+    """HTTP status of the handshake response: 101 when upgraded, else the rejection's; 0
+    while (or when forever) unanswered, as with ``hang_handshakes``."""
     received: list[JsonObject]
     """Client events received on this connection (parsed JSON objects), in order."""
     open: bool
     """Whether the WebSocket connection was open when the snapshot was taken."""
+    items: list[JsonObject] = attrs.field(factory=list, repr=False)
+    """The server's conversation at snapshot time, in conversation order: deep copies of
+    its items as ``conversation.item.retrieve`` would show them (client-chosen ids kept).
+    Empty when no session started (a refused, failed or hung handshake)."""
+    session: JsonObject = attrs.field(factory=dict, repr=False)
+    """The server's session configuration at snapshot time (a deep copy, as the last
+    ``session.updated`` showed it); ``{}`` when no session started."""
 
 
 _T = TypeVar("_T")
-_P = TypeVar("_P", HttpRefusal, OpeningFailure)
 
 
 @attrs.define(eq=False)
@@ -99,6 +106,8 @@ class Connection(Generic[_T]):
     status: int = 0
     received: list[JsonObject] = attrs.Factory(list)
     established: bool = False  # the first server event (or failure) was sent
+    hung: bool = False  # the handshake is left unanswered (hang_handshakes)
+    simulator: SessionSimulator | None = None  # once the session is being played
 
     def is_open(self) -> bool:
         """Upgraded and not closed yet."""
@@ -120,28 +129,23 @@ class Connection(Generic[_T]):
         )
 
 
-@attrs.define(eq=False)
-class _Fault(Generic[_P]):
-    payload: _P
-    remaining: int | None  # None: until clear_faults()
-
-
-def check_times(times: int | None) -> None:
-    """Refuse a fault count that is neither ``None`` nor positive."""
-    if times is not None and times < 1:
-        raise ValueError("times must be at least 1, or None for 'until clear_faults()'")
+def _with_conversation(
+    record: ConnectionRecord, simulator: SessionSimulator | None
+) -> ConnectionRecord:
+    if simulator is None:
+        return record
+    items, session = simulator.conversation()
+    return attrs.evolve(record, items=items, session=session)
 
 
 class Recorder(Generic[_T]):
-    """Connections, received client events and injected faults of one server."""
+    """Connections and received client events of one server."""
 
     def __init__(self) -> None:
         self.lock = threading.Condition()
         """Guards everything here; transports may guard their own shared state with it."""
         self._connections: list[Connection[_T]] = []
         self._received: list[JsonObject] = []
-        self._reject: _Fault[HttpRefusal] | None = None
-        self._fail: _Fault[OpeningFailure] | None = None
 
     # Recording (the transport's threads)
 
@@ -176,6 +180,16 @@ class Recorder(Generic[_T]):
             connection.established = True
             self.lock.notify_all()
 
+    def attach(self, connection: Connection[_T], simulator: SessionSimulator) -> None:
+        """Record the simulator that plays the connection's session."""
+        with self.lock:
+            connection.simulator = simulator
+
+    def hang(self, connection: Connection[_T]) -> None:
+        """Record that the handshake is left unanswered."""
+        with self.lock:
+            connection.hung = True
+
     def record(self, connection: Connection[_T], event: JsonObject) -> None:
         """Record a client event received on ``connection``, before it is answered."""
         with self.lock:
@@ -187,25 +201,6 @@ class Recorder(Generic[_T]):
         """Connections that got their first event and are still open."""
         with self.lock:
             return [c for c in self._connections if c.established and c.is_open()]
-
-    # Faults
-
-    def reject(self, refusal: HttpRefusal, times: int | None) -> None:
-        """Answer the next ``times`` handshakes (``None``: all) with ``refusal``."""
-        check_times(times)
-        with self.lock:
-            self._reject = _Fault(refusal, times)
-
-    def fail(self, failure: OpeningFailure, times: int | None) -> None:
-        """Open the next ``times`` connections (``None``: all) with ``failure``."""
-        check_times(times)
-        with self.lock:
-            self._fail = _Fault(failure, times)
-
-    def clear_faults(self) -> None:
-        """Cancel :meth:`reject` and :meth:`fail`."""
-        with self.lock:
-            self._reject = self._fail = None
 
     def handshake(
         self,
@@ -229,35 +224,6 @@ class Recorder(Generic[_T]):
         self.add(connection)
         return connection
 
-    def refusal(self, connection: Connection[_T]) -> HttpRefusal | None:
-        """The HTTP answer instead of an upgrade: an injected one first, else admission's."""
-        outcome = connection.admission.outcome
-        return self.take_rejection() or (outcome if isinstance(outcome, HttpRefusal) else None)
-
-    def opening_failure(self, connection: Connection[_T]) -> OpeningFailure | None:
-        """The error-then-close instead of a session: an injected one first, else
-        admission's."""
-        outcome = connection.admission.outcome
-        return self.take_failure() or (outcome if isinstance(outcome, OpeningFailure) else None)
-
-    def take_rejection(self) -> HttpRefusal | None:
-        """Consume one use of the injected rejection, if any."""
-        with self.lock:
-            return self._take(self._reject)
-
-    def take_failure(self) -> OpeningFailure | None:
-        """Consume one use of the injected opening failure, if any."""
-        with self.lock:
-            return self._take(self._fail)
-
-    @staticmethod
-    def _take(fault: _Fault[_P] | None) -> _P | None:
-        if fault is None or fault.remaining == 0:
-            return None
-        if fault.remaining is not None:
-            fault.remaining -= 1
-        return fault.payload
-
     # Observation (the test's thread)
 
     @property
@@ -269,7 +235,10 @@ class Recorder(Generic[_T]):
     def snapshots(self) -> list[ConnectionRecord]:
         """One :class:`ConnectionRecord` per handshake so far, oldest first."""
         with self.lock:
-            return [connection.snapshot() for connection in self._connections]
+            taken = [(c.snapshot(), c.simulator) for c in self._connections]
+        # The conversations outside this lock: a simulator holds its own lock while it
+        # sends, and must never wait for this one meanwhile.
+        return [_with_conversation(record, simulator) for record, simulator in taken]
 
     def wait_for_received(
         self,
@@ -315,114 +284,3 @@ class Recorder(Generic[_T]):
                         f"of {len(self._connections)} handshake(s)"
                     )
                 self.lock.wait(remaining)
-
-
-class ServerControls:
-    """What a test sees of a local server and the faults it injects at the handshake;
-    shared by the socket server and the in-process transport, which each keep a
-    :class:`Recorder` as ``_recorder``."""
-
-    _recorder: Recorder[Any]
-    _settings: AdmissionSettings
-    _options: SimulatorOptions
-
-    def _configure(
-        self,
-        api_key: str | None,
-        *,
-        models: Iterable[str] | None,
-        emulate_beta_shutdown: bool,
-        **options: Any,
-    ) -> None:
-        """Take what both servers are told: whom to let in, and how sessions answer
-        (``options`` as for :class:`SimulatorOptions`, which checks them: ValueError)."""
-        self._options = SimulatorOptions(**options)
-        self._settings = AdmissionSettings(
-            api_key=api_key, models=models, emulate_beta_shutdown=emulate_beta_shutdown
-        )
-        register_secret(api_key)  # from now on no log line shows it
-
-    @property
-    def received(self) -> list[JsonObject]:
-        """Every client event received (parsed JSON objects), all connections, in order.
-
-        A new list on each access; the events themselves are shared, treat them as
-        read-only.
-        """
-        return self._recorder.received
-
-    @property
-    def connections(self) -> list[ConnectionRecord]:
-        """One :class:`ConnectionRecord` per handshake answered so far, oldest first."""
-        return self._recorder.snapshots()
-
-    def wait_for_received(
-        self,
-        type: str | None = None,
-        *,
-        count: int = 1,
-        predicate: Callable[[JsonObject], bool] | None = None,
-        timeout: float = 5.0,
-    ) -> list[JsonObject]:
-        """Block until ``count`` received client events match; return all that match.
-
-        An event matches when its ``type`` equals ``type`` (any type if ``None``) and
-        ``predicate`` (if given) returns true for it. Raises the builtin
-        :exc:`TimeoutError` after ``timeout`` seconds.
-        """
-        return self._recorder.wait_for_received(type, count, predicate, timeout)
-
-    def wait_for_connections(self, count: int = 1, timeout: float = 5.0) -> None:
-        """Block until ``count`` handshakes were accepted and answered with a first event.
-
-        The first event is ``session.created``, or the error before a close; so a
-        :meth:`push` after this call reaches the connection after ``session.created``.
-        Raises the builtin :exc:`TimeoutError` after ``timeout`` seconds.
-        """
-        self._recorder.wait_for_connections(count, timeout)
-
-    # Test controls
-
-    def reject_handshake(
-        self,
-        status: int,
-        body: bytes | str | Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        *,
-        times: int | None = None,
-    ) -> None:
-        """Answer the next upgrade requests with HTTP ``status`` instead of 101.
-
-        ``body`` may be bytes, text, or a mapping sent as JSON (default: an OpenAI-style
-        JSON error). ``headers`` are added to the response (e.g. ``Retry-After``). Applies
-        to the next ``times`` handshakes, or until :meth:`clear_faults` when ``None``.
-        Replaces a previous rejection.
-        """
-        if not 200 <= status <= 599:
-            raise ValueError(f"cannot reject a handshake with HTTP status {status}")
-        self._recorder.reject(HttpRefusal(status, body, dict(headers or {})), times)
-
-    def fail_after_accept(
-        self, code: int, error: Mapping[str, Any], *, times: int | None = None
-    ) -> None:
-        """Accept the next upgrades, then send an ``error`` event and close with ``code``.
-
-        ``error`` fills the event's ``error`` object (``type``, ``code``, ``message``,
-        ``param``); the close reason is ``"<type>.<code>"``, as real servers send (3000 for
-        ``invalid_api_key``, 4000 for a bad model). ``times`` works as in
-        :meth:`reject_handshake`. Replaces a previous failure.
-        """
-        check_close(code, close_reason(error))
-        payload = {
-            "type": "invalid_request_error",
-            "code": None,
-            "message": "Injected failure.",
-            "param": None,
-            **error,
-            "event_id": None,
-        }
-        self._recorder.fail(OpeningFailure(code, payload), times)
-
-    def clear_faults(self) -> None:
-        """Cancel :meth:`reject_handshake` and :meth:`fail_after_accept`."""
-        self._recorder.clear_faults()

@@ -56,12 +56,18 @@ class SendFailed(Exception):
         self.cause = cause
 
 
+class _Dropped(Exception):
+    """The response cut its connection (an injected fault): the response thread ends."""
+
+
 class Host(SessionState, Protocol):
     """What a responder needs from its session (the simulator provides it)."""
 
     def emit(self, event: Mapping[str, Any]) -> None: ...
     def insert(self, item: JsonObject, index: int) -> str | None: ...
     def response_started(self) -> None: ...
+    def take_response_drop(self) -> int | None: ...
+    def drop_connection(self) -> None: ...
 
 
 @attrs.define(eq=False)
@@ -90,6 +96,8 @@ class _Job:
     prompt_audio_tokens: int
     started: bool = False  # taken by the response thread
     cancelled: bool = False  # response.cancel was accepted
+    drop_after: int | None = None  # cut the connection after this many deltas (a fault)
+    deltas: int = 0  # delta events sent
     # What was streamed so far: the finishing events describe exactly this.
     outputs: list[_Output] = attrs.Factory(list)
 
@@ -215,7 +223,7 @@ class Responder:
                 job.started = True
             try:
                 self._stream(job)
-            except SendFailed:
+            except (SendFailed, _Dropped):
                 return  # the connection is gone; the transport ends the session
             except Exception:
                 _log.exception("local realtime server failed while streaming a response")
@@ -234,6 +242,8 @@ class Responder:
                 return
             self._host.emit({"type": "response.created", "response": job.response})
             self._host.response_started()  # transcriptions held for a response go now
+            job.drop_after = self._host.take_response_drop()
+            self._drop_when_due(job)
         steps = self._steps(job)
         while True:
             with self._wakeup:
@@ -249,7 +259,21 @@ class Responder:
                     self._wakeup.wait_for(lambda: job.cancelled or self._closing, delay)
         with self._wakeup:
             if not self._closing:
+                self._drop_when_due(job, finishing=True)
                 self._finish(job)
+
+    def _delta(self, job: _Job, event: JsonObject) -> None:
+        """Send one delta event; cut the connection after it when a fault says so."""
+        self._host.emit(event)
+        job.deltas += 1
+        self._drop_when_due(job)
+
+    def _drop_when_due(self, job: _Job, *, finishing: bool = False) -> None:
+        """Cut the connection (and end this thread) when the response's drop is due."""
+        if job.drop_after is not None and (finishing or job.deltas >= job.drop_after):
+            _log.info("local realtime server: dropping a connection after %d delta(s)", job.deltas)
+            self._host.drop_connection()
+            raise _Dropped
 
     def _steps(self, job: _Job) -> Iterator[float]:
         """Stream every planned output, each up to its done events.
@@ -310,7 +334,7 @@ class Responder:
             if spec.name == "ga":
                 # GA servers pad deltas with random characters against length side channels.
                 delta["obfuscation"] = random_id("", rng.randint(2, 12))
-            self._host.emit(delta)
+            self._delta(job, delta)
             output.produced += piece
 
     def _audio_steps(self, job: _Job, index: int, text: str) -> Iterator[float]:
@@ -344,8 +368,10 @@ class Responder:
             last = min(len(text), math.ceil(round(end_ms / MS_PER_CHARACTER, 6)))
             piece = text[len(spoken.transcript) : last]
             if piece:
-                host.emit({"type": spec.transcript_delta, **where, "delta": piece})
-            host.emit({"type": spec.audio_delta, **where, "delta": base64.b64encode(data).decode()})
+                self._delta(job, {"type": spec.transcript_delta, **where, "delta": piece})
+            self._delta(
+                job, {"type": spec.audio_delta, **where, "delta": base64.b64encode(data).decode()}
+            )
             spoken.streamed_ms = end_ms
             spoken.transcript += piece
             output.produced = spoken.transcript
@@ -373,7 +399,8 @@ class Responder:
         output = self._start_output(job, index, "function_call", item)
         for piece in _split_text(call.arguments, self._options.delta_chunks):
             yield self._options.delta_interval
-            self._host.emit(
+            self._delta(
+                job,
                 {
                     "type": "response.function_call_arguments.delta",
                     "response_id": job.id,
@@ -381,7 +408,7 @@ class Responder:
                     "output_index": index,
                     "call_id": item["call_id"],
                     "delta": piece,
-                }
+                },
             )
             output.produced += piece
 

@@ -4,17 +4,20 @@
 answers like api.openai.com (GA dialect) or a beta-dialect endpoint (Azure's legacy
 ``api-version`` path, or any connection that sends ``OpenAI-Beta: realtime=v1``). This
 module is only the socket shell: :mod:`._admission` decides each handshake,
-:mod:`._simulator` plays each session, :mod:`._catalogue` holds the protocol data and
-:mod:`._recorder` what a test observes and the handshake faults it injects. Here are the
-threads, and the faults that need a socket (drops, closes, muted pongs).
+:mod:`._simulator` plays each session, :mod:`._catalogue` holds the protocol data,
+:mod:`._recorder` what a test observes and :mod:`._faults` the faults it injects. Here are
+the threads, TLS, and the faults that need a socket (drops, closes, muted pongs, hung
+handshakes, a half-open peer's silence).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import http
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -49,7 +52,8 @@ from ._catalogue import (
     check_close,
     pushed_frame,
 )
-from ._recorder import Connection, ConnectionRecord, Recorder, ServerControls
+from ._faults import ServerControls
+from ._recorder import Connection, ConnectionRecord, Recorder
 from ._simulator import SessionSimulator
 
 __all__ = ["AuthMethod", "ConnectionRecord", "Dialect", "LocalRealtimeServer"]
@@ -119,9 +123,10 @@ def _http_response(refusal: HttpRefusal) -> Response:
 
 
 def _connection_class(
-    pongs: threading.Event, track: Callable[[ServerConnection], None]
+    pongs: threading.Event, silent: threading.Event, track: Callable[[ServerConnection], None]
 ) -> type[ServerConnection]:
-    """A ServerConnection that can stop answering pings and registers itself."""
+    """A ServerConnection that can stop answering pings, or go silent but for close frames
+    (a half-open peer), and registers itself."""
 
     class _RealtimeServerConnection(ServerConnection):
         def __init__(
@@ -131,13 +136,16 @@ def _connection_class(
             # The sans-I/O protocol queues a PONG for every PING it parses, before any
             # application code sees the ping; filtering at send_frame is the only place to
             # emulate a peer that stopped answering pings while the connection stays up.
+            # Close frames always go: a test's closes (and stop()) end connections promptly.
             send_frame = protocol.send_frame
 
-            def send_frame_unless_muted_pong(frame: Frame) -> None:
-                if frame.opcode is not Opcode.PONG or pongs.is_set():
+            def send_frame_unless_muted(frame: Frame) -> None:
+                if frame.opcode is Opcode.CLOSE or not (
+                    silent.is_set() or (frame.opcode is Opcode.PONG and not pongs.is_set())
+                ):
                     send_frame(frame)
 
-            protocol.send_frame = send_frame_unless_muted_pong  # type: ignore[method-assign]
+            protocol.send_frame = send_frame_unless_muted  # type: ignore[method-assign]
             super().__init__(sock, protocol, server, **kwargs)
             track(self)
 
@@ -174,12 +182,17 @@ class LocalRealtimeServer(ServerControls):
     ``audio_pacing``), while the connection goes on reading and answering client events in
     arrival order.
 
-    Test controls (:meth:`reject_handshake`, :meth:`fail_after_accept`, :meth:`push`,
-    :meth:`drop_connections`, :meth:`close_connections`, :meth:`answer_pings`) are
-    thread-safe. The ``reply`` callable runs on the connection's handler thread when the
-    ``response.create`` arrives; it must not call :meth:`stop`. If it raises, the client
-    gets a ``server_error`` event instead of a response. A connection's response thread
-    ends with the connection; :meth:`stop` joins it.
+    With ``ssl_context`` it serves TLS: :attr:`url` is ``wss://...`` and
+    :attr:`azure_endpoint` ``https://...``.
+
+    Test controls (:meth:`reject_handshake`, :meth:`fail_after_accept`,
+    :meth:`hang_handshakes`, :meth:`push`, :meth:`storm_errors`, :meth:`drop_connections`,
+    :meth:`drop_during_response`, :meth:`close_connections`, :meth:`expire_sessions`,
+    :meth:`answer_pings`, :meth:`half_open`, :meth:`clear_faults`) are thread-safe. The
+    ``reply`` callable runs on the connection's handler thread when the ``response.create``
+    arrives; it must not call :meth:`stop`. If it raises, the client gets a
+    ``server_error`` event instead of a response. A connection's response thread ends with
+    the connection; :meth:`stop` joins it.
     """
 
     def __init__(
@@ -197,6 +210,7 @@ class LocalRealtimeServer(ServerControls):
         audio_pacing: float | None = None,
         transcribe: Callable[[bytes], str] | None = None,
         late_transcripts: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         """Configure the server; nothing listens until :meth:`start`.
 
@@ -235,6 +249,9 @@ class LocalRealtimeServer(ServerControls):
             late_transcripts: Send input audio transcriptions only once a response is in
                 progress (right after its ``response.created``), as real servers often
                 do; by default they follow the committed item at once.
+            ssl_context: Serve TLS with this server-side context (holding the server's
+                certificate chain and key, e.g. from ``trustme``); clients connect to
+                ``wss://`` and must trust its CA. ``None``: plain ``ws://``.
         """
         self._configure(
             api_key,
@@ -250,6 +267,7 @@ class LocalRealtimeServer(ServerControls):
         )
         self._host = host
         self._port = port
+        self._ssl = ssl_context
 
         self._recorder: Recorder[ServerConnection] = Recorder()
         # The recorder's condition guards every piece of shared state below too.
@@ -280,12 +298,16 @@ class LocalRealtimeServer(ServerControls):
                 process_request=self._process_request,
                 process_response=self._process_response,
                 select_subprotocol=self._select_subprotocol,
-                create_connection=_connection_class(self._pongs, self._track),
+                create_connection=_connection_class(self._pongs, self._faults.silent, self._track),
                 open_timeout=_OPEN_TIMEOUT,
                 close_timeout=_CLOSE_TIMEOUT,
                 max_size=_MAX_MESSAGE,
                 max_queue=_MAX_QUEUE,
+                # Pings every 20 s, but no close for a missing pong: a half-open emulation
+                # (whose pings never go out) must not end itself.
+                ping_timeout=None,
                 logger=_wire_log,
+                ssl=self._ssl,
             )
             self._bound_port = self._server.socket.getsockname()[1]
             self._serve_thread = threading.Thread(
@@ -308,6 +330,10 @@ class LocalRealtimeServer(ServerControls):
             if server is None or self._stopped:
                 return
             self._stopped = True
+            hung = [ws for ws, connection in self._states.items() if connection.hung]
+        self._halted.set()
+        for ws in hung:  # their handshakes wait for the socket to end
+            self._cut(ws)
         deadline = time.monotonic() + _CLOSE_TIMEOUT + 0.5
         # Close open connections here rather than in websockets' shutdown(), which sleeps
         # 0.1 s at a time while connection threads wind down: that adds up over a suite.
@@ -369,13 +395,15 @@ class LocalRealtimeServer(ServerControls):
 
     @property
     def url(self) -> str:
-        """``ws://<host>:<port>/v1/realtime``, without a query (clients add ``?model=``)."""
-        return f"ws://{self._netloc()}/v1/realtime"
+        """``ws://<host>:<port>/v1/realtime`` (``wss://`` with TLS), without a query
+        (clients add ``?model=``)."""
+        return f"{'wss' if self._ssl else 'ws'}://{self._netloc()}/v1/realtime"
 
     @property
     def azure_endpoint(self) -> str:
-        """``http://<host>:<port>``, the base an Azure-style client builds its URL on."""
-        return f"http://{self._netloc()}"
+        """``http://<host>:<port>`` (``https://`` with TLS), the base an Azure-style
+        client builds its URL on."""
+        return f"{'https' if self._ssl else 'http'}://{self._netloc()}"
 
     def _netloc(self) -> str:
         if self._bound_port is None:
@@ -390,16 +418,22 @@ class LocalRealtimeServer(ServerControls):
         sent verbatim as a text frame (so it may be malformed JSON); ``bytes`` as a binary
         frame.
         """
-        message = pushed_frame(event)
+        self._broadcast(pushed_frame(event))
+
+    def _broadcast(self, frame: str | bytes) -> None:
         for connection in self._recorder.open_connections():
             with contextlib.suppress(ConnectionClosed):  # closed meanwhile
-                connection.transport.send(message)
+                connection.transport.send(frame)
 
     def drop_connections(self) -> None:
         """Cut every open connection's TCP stream without a close frame."""
         for connection in self._recorder.open_connections():
-            with contextlib.suppress(OSError):  # already gone
-                connection.transport.socket.shutdown(socket.SHUT_RDWR)
+            self._cut(connection.transport)
+
+    @staticmethod
+    def _cut(ws: ServerConnection) -> None:
+        with contextlib.suppress(OSError):  # already gone
+            ws.socket.shutdown(socket.SHUT_RDWR)
 
     def close_connections(self, code: int = 1000, reason: str = "") -> None:
         """Start a closing handshake with ``code`` and ``reason`` on every open connection.
@@ -409,15 +443,17 @@ class LocalRealtimeServer(ServerControls):
         """
         check_close(code, reason)
         for connection in self._recorder.open_connections():
-            closer = threading.Thread(
-                target=connection.transport.close,
-                args=(code, reason),
-                name="realtime_sync-local-server-close",
-                daemon=True,
-            )
-            with self._cond:
-                self._closers.append(closer)
-            closer.start()
+            self._in_background(functools.partial(connection.transport.close, code, reason))
+
+    def _in_background(self, work: Callable[[], None]) -> None:
+        def run() -> None:
+            with contextlib.suppress(ConnectionClosed):  # the client left first
+                work()
+
+        closer = threading.Thread(target=run, name="realtime_sync-local-server-close", daemon=True)
+        with self._cond:
+            self._closers.append(closer)
+        closer.start()
 
     def answer_pings(self, enabled: bool) -> None:
         """Answer client pings (``True``, the default) or silently ignore them (``False``).
@@ -450,18 +486,33 @@ class LocalRealtimeServer(ServerControls):
                 offered=split_subprotocols(request.headers.get_all("Sec-WebSocket-Protocol")),
                 settings=self._settings,
             )
-        refusal = self._recorder.refusal(connection)
+        if self._faults.take_hang():
+            self._hang(ws, connection)
+            return _http_response(HttpRefusal(503, None))  # never sent: the socket is gone
+        refusal = self._faults.refusal(connection)
         if refusal is None:
             return None
         _log.info("local realtime server: refusing a handshake with HTTP %d", refusal.status)
         return _http_response(refusal)
+
+    def _hang(self, ws: ServerConnection, connection: Connection[ServerConnection]) -> None:
+        """Leave the upgrade request unanswered until the client gives up or stop()."""
+        _log.info("local realtime server: leaving a handshake unanswered")
+        with self._cond:
+            connection.hung = True
+            stopped = self._stopped
+        if stopped:  # stop() may have listed the hung ones before this one
+            self._cut(ws)
+        # The reader thread ends when the socket does: the client closed it, or stop()
+        # cut it. The protocol is CLOSED by then, so the handshake sends nothing.
+        ws.recv_events_thread.join()
 
     def _process_response(
         self, ws: ServerConnection, _request: Request, response: Response
     ) -> Response | None:
         with self._cond:
             connection = self._states.get(ws)
-        if connection is not None:
+        if connection is not None and not connection.hung:
             self._recorder.set_status(connection, response.status_code)
         return None
 
@@ -494,6 +545,8 @@ class LocalRealtimeServer(ServerControls):
             options=self._options,
             register_thread=self._register_worker,
             on_received=lambda event: self._recorder.record(connection, event),
+            take_response_drop=self._faults.take_response_drop,
+            drop=lambda: self._cut(ws),
         )
         _log.info(
             "local realtime server: %s connection on %s (auth: %s)",
@@ -502,10 +555,11 @@ class LocalRealtimeServer(ServerControls):
             admission.auth,
         )
         try:
-            failure = self._recorder.opening_failure(connection)
+            failure = self._faults.opening_failure(connection)
             if failure is not None:
                 simulator.refuse(failure.code, failure.error)
                 return
+            self._recorder.attach(connection, simulator)  # a session: in the record from now
             simulator.open()
             self._serve(ws, simulator)
         except ConnectionClosed:
@@ -527,4 +581,4 @@ class LocalRealtimeServer(ServerControls):
             except TimeoutError:
                 simulator.expire()
                 return
-            simulator.receive(message)
+            simulator.receive(message, answer=not self._faults.silent.is_set())

@@ -77,6 +77,8 @@ class SessionSimulator(ConversationHandlers):
         options: SimulatorOptions,
         register_thread: Callable[[threading.Thread], None] | None = None,
         on_received: Callable[[JsonObject], None] | None = None,
+        take_response_drop: Callable[[], int | None] | None = None,
+        drop: Callable[[], None] | None = None,
     ) -> None:
         """Prepare a session; nothing is sent until :meth:`open` or :meth:`refuse`.
 
@@ -90,6 +92,10 @@ class SessionSimulator(ConversationHandlers):
                 the transport can join it when it shuts down.
             on_received: Called with every parsed client event before it is answered
                 (so that a recorder sees an event before its answer can reach the client).
+            take_response_drop: Called as each response starts (with the session's lock
+                held; it must not wait for anything): ``None`` to stream it whole, or after
+                how many delta events to call ``drop`` instead of finishing it.
+            drop: Cuts the connection without a close frame (must not block).
         """
         self.spec = SPECS[dialect]
         lifetime = options.session_lifetime
@@ -103,6 +109,9 @@ class SessionSimulator(ConversationHandlers):
         self._close = close
         self._options = options
         self._on_received = on_received
+        self._take_response_drop = take_response_drop
+        self._drop = drop
+        self._expired = False
         self._audio = bytearray()  # the input audio buffer
         self._held = []  # late transcriptions, waiting for a response
         self._transcription = transcription_session()
@@ -121,14 +130,17 @@ class SessionSimulator(ConversationHandlers):
         """Send ``session.created``, the first event of every session."""
         self._deliver({"type": "session.created", "session": self.session})
 
-    def receive(self, frame: str | bytes) -> JsonObject | None:
+    def receive(self, frame: str | bytes, *, answer: bool = True) -> JsonObject | None:
         """Answer one client frame; return the parsed event, or ``None`` if refused unread.
 
         A binary frame gets ``invalid_event``, text that is not JSON (or nests absurdly
         deep) ``invalid_json``, JSON that is not an object ``invalid_event``. Any object is
         an event: it goes to ``on_received``, then gets its answer (an ``error`` event when
-        it is invalid).
+        it is invalid). With ``answer=False`` (a half-open connection) an event only goes
+        to ``on_received``: it changes nothing and nothing is sent.
         """
+        if not answer:
+            return self._record_only(frame)
         if isinstance(frame, bytes):
             self._deliver_error(
                 ClientError(
@@ -157,8 +169,27 @@ class SessionSimulator(ConversationHandlers):
             raise failed.cause from None
         return event
 
+    def _record_only(self, frame: str | bytes) -> JsonObject | None:
+        try:
+            event = json.loads(frame) if isinstance(frame, str) else None
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(event, dict):
+            return None
+        if self._on_received is not None:
+            self._on_received(event)
+        return event
+
     def expire(self) -> None:
-        """End the session at its maximum duration: ``session_expired``, then close 1001."""
+        """End the session at its maximum duration: ``session_expired``, then close 1001.
+
+        Once: a second call (the lifetime timer and a test's ``expire_sessions``) does
+        nothing.
+        """
+        with self._lock:
+            if self._expired:
+                return
+            self._expired = True
         self._responder.stop(_EXPIRY_JOIN_TIMEOUT)  # a response in progress ends with it
         lifetime = self._options.session_lifetime or SESSION_SECONDS
         error = request_error(
@@ -175,6 +206,22 @@ class SessionSimulator(ConversationHandlers):
     def stop(self, timeout: float) -> None:
         """Stop the response thread (no more events from it) and join it."""
         self._responder.stop(timeout)
+
+    def conversation(self) -> tuple[list[JsonObject], JsonObject]:
+        """Deep copies of the conversation items (in order) and the session config."""
+        with self._lock:
+            return copy.deepcopy(self.items), copy.deepcopy(self.session)
+
+    # The responder's calls
+
+    def take_response_drop(self) -> int | None:
+        """After how many deltas a starting response cuts the connection (None: never)."""
+        return None if self._take_response_drop is None else self._take_response_drop()
+
+    def drop_connection(self) -> None:
+        """Cut the connection without a close frame."""
+        if self._drop is not None:
+            self._drop()
 
     # Sending
 
