@@ -417,7 +417,13 @@ class Dispatcher:
                 heard = True
                 with self._lock:
                     self._expectations = [e for e in self._expectations if e not in served]
-        if not heard and type(event) is ErrorEvent and core.state is SessionState.OPEN:
+        if (
+            not heard
+            and type(event) is ErrorEvent
+            and core.state is SessionState.OPEN
+            # The session's end, which the closing event (or the rollover) reports.
+            and event.error.code != "session_expired"
+        ):
             detail = event.error
             logger.warning(
                 "server error %s: %s (no on('error') handler or wait for it registered)",

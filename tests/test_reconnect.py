@@ -7,12 +7,14 @@ the server's record shows (the replay, queued sends arriving once and in order).
 from __future__ import annotations
 
 import base64
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import trustme
 from conftest import KEY, client_threads
 
 from realtime_sync import (
@@ -550,3 +552,115 @@ def test_a_dispatcher_failure_while_reconnecting_leaves_the_client_usable(
     client.close(timeout=WAIT)
     client.connect(timeout=WAIT)
     assert client.send_text("works", timeout=WAIT).text == "You said: works"
+
+
+# --- each fault of the local server, as the user sees it ---------------------------------
+
+
+def test_a_hung_handshake_is_given_up_on_and_the_next_attempt_works(
+    server: LocalRealtimeServer, make: Make
+) -> None:
+    client = make(connect_timeout=1.0)
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    server.hang_handshakes(times=1)
+    server.drop_connections()
+    _, second = seen.wait("client.reconnecting", count=2, timeout=WAIT)
+    assert "no session within 1.0 s" in str(second.cause)
+    (reconnected,) = seen.wait("client.reconnected")
+    assert reconnected.attempts == 2
+    assert [c.status for c in server.connections] == [101, 0, 101]
+
+
+def test_a_drop_mid_response_interrupts_it_and_the_server_gets_the_conversation_back(
+    server: LocalRealtimeServer, make: Make
+) -> None:
+    client = make()
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    client.send_text("first", timeout=WAIT)
+    server.drop_during_response(after_deltas=2)
+    with pytest.raises(ResponseInterruptedError):
+        client.send_text("second", timeout=WAIT)
+    (reconnected,) = seen.wait("client.reconnected")
+    mine = client.conversation.items
+    # The cut-off answer had text already: it is replayed as far as it got.
+    assert [i.role for i in mine] == ["user", "assistant", "user", "assistant"]
+    server.wait_for_received("conversation.item.create", count=2 + 4, timeout=WAIT)
+    record = server.connections[-1]
+    assert [item["id"] for item in record.items] == [i.id for i in mine]
+    assert [item["role"] for item in record.items] == [i.role for i in mine]
+    assert record.session["instructions"] == server.connections[0].session["instructions"]
+    assert reconnected.report.replayed == tuple(i.id for i in mine)
+
+
+def test_a_half_open_server_is_left_and_rejoined_when_it_answers(
+    server: LocalRealtimeServer, make: Make
+) -> None:
+    client = make(ping_interval=0.6, ping_timeout=0.3, connect_timeout=1.0)
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    server.half_open()
+    seen.wait("client.reconnecting", count=2, timeout=WAIT)  # new attempts get no session
+    assert not client.connected
+    server.half_open(False)
+    seen.wait("client.reconnected", timeout=WAIT)
+    assert client.send_text("back", timeout=WAIT).text == "You said: back"
+
+
+def test_an_error_storm_is_not_a_reason_to_reconnect(
+    server: LocalRealtimeServer, make: Make
+) -> None:
+    client = make()
+    seen = Seen(client)
+    errors: list[Any] = []
+    client.on("error", errors.append)
+    client.connect(timeout=WAIT)
+    server.storm_errors(200)
+    server.push("{not json")
+    server.push(b"\x00\x01binary")
+    invalid = client.expect("client.invalid_frame")
+    assert client.send_text("still fine?", timeout=WAIT).text == "You said: still fine?"
+    invalid.wait(WAIT)
+    assert len(errors) == 200
+    assert seen.of("client.reconnecting") == [] and len(server.connections) == 1
+
+
+def test_expire_sessions_rolls_over(server: LocalRealtimeServer, make: Make) -> None:
+    client = make()
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    client.send_text("keep me", timeout=WAIT)
+    server.expire_sessions()
+    (rolled,) = seen.wait("client.session_rolled_over")
+    assert rolled.reason == "expired" and seen.of("client.reconnecting") == []
+    server.wait_for_received("conversation.item.create", count=3, timeout=WAIT)
+    assert [item["role"] for item in server.connections[-1].items] == ["user", "assistant"]
+
+
+def test_reconnecting_over_tls_trusts_the_same_ca(tmp_path: Any) -> None:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    with LocalRealtimeServer(api_key=KEY, ssl_context=context) as server:
+        client = RealtimeClient(api_key=KEY, url=server.url, ca_certs=str(ca_path), reconnect=FAST)
+        seen = Seen(client)
+        with client:
+            assert server.url.startswith("wss://")
+            server.drop_connections()
+            seen.wait("client.reconnected")
+            assert client.send_text("secure", timeout=WAIT).text == "You said: secure"
+
+
+def test_an_expiry_is_not_logged_as_an_unheard_error(
+    server: LocalRealtimeServer, make: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make()
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    with caplog.at_level("WARNING", logger="realtime_sync"):
+        server.expire_sessions()
+        seen.wait("client.session_rolled_over")
+    assert "session_expired" not in caplog.text
