@@ -25,6 +25,8 @@ import pydantic
 import pytest
 from openai.types.beta.realtime import ConversationItemCreateEvent as BetaItemCreate
 from openai.types.realtime import ConversationItemCreateEvent as GAItemCreate
+from test_conformance import undeclared_keys
+from test_conversation import message as msg
 
 from realtime_sync import NotConnectedError, SendQueueFullError, decode_event
 from realtime_sync._clock import _Clock, _clock, call_later
@@ -334,31 +336,6 @@ def test_merge_session_repeatedly_accumulates_updates() -> None:
 # --- _replay: replay_events -----------------------------------------------------------------------
 
 _MODELS: dict[str, type[pydantic.BaseModel]] = {"ga": GAItemCreate, "beta": BetaItemCreate}
-
-
-def undeclared_keys(payload: Any, parsed: Any, path: str = "$") -> list[str]:
-    """Keys of ``payload`` that the model it was parsed into does not declare (the official
-    models accept unknown keys, so validation alone would let a misspelt field through)."""
-    if isinstance(parsed, pydantic.BaseModel):
-        if not isinstance(payload, Mapping):
-            return [f"{path}: {type(payload).__name__} parsed as {type(parsed).__name__}"]
-        declared = {(info.alias or name): name for name, info in type(parsed).model_fields.items()}
-        problems = []
-        for key, value in payload.items():
-            name = declared.get(key)
-            if name is None:
-                problems.append(f"{path}.{key}: not a field of {type(parsed).__qualname__}")
-            else:
-                problems += undeclared_keys(value, getattr(parsed, name), f"{path}.{key}")
-        return problems
-    if isinstance(parsed, (list, tuple)):
-        if not isinstance(payload, (list, tuple)) or len(payload) != len(parsed):
-            return [f"{path}: list shape changed in parsing"]
-        problems = []
-        for index, (value, parsed_value) in enumerate(zip(payload, parsed, strict=True)):
-            problems += undeclared_keys(value, parsed_value, f"{path}[{index}]")
-        return problems
-    return []
 
 
 def assert_official(event: Mapping[str, Any], dialect: str) -> pydantic.BaseModel:
@@ -1334,19 +1311,6 @@ def session_created(session_id: str) -> Any:
     )
 
 
-def msg(
-    item_id: str, role: str, *parts: dict[str, Any], status: str = "completed"
-) -> dict[str, Any]:
-    return {
-        "id": item_id,
-        "object": "realtime.item",
-        "type": "message",
-        "role": role,
-        "status": status,
-        "content": list(parts),
-    }
-
-
 PCM = bytes(range(256)) * 15  # 3840 bytes: 80 ms of PCM16 at 24 kHz
 
 
@@ -1369,7 +1333,10 @@ def built_conversation() -> ConversationState:
     feed(
         state,
         session_created("sess_1"),
-        ev("conversation.item.added", item=msg("u1", "user", {"type": "input_text", "text": "hi"})),
+        ev(
+            "conversation.item.added",
+            item=msg("u1", "user", {"type": "input_text", "text": "hi"}),
+        ),
         ev(
             "conversation.item.added",
             previous_item_id="u1",
@@ -1522,7 +1489,10 @@ def test_a_session_created_without_carry_over_clears_everything() -> None:
     # A new session's conversation may reuse nothing, yet new items arrive normally.
     feed(
         state,
-        ev("conversation.item.added", item=msg("n1", "user", {"type": "input_text", "text": "x"})),
+        ev(
+            "conversation.item.added",
+            item=msg("n1", "user", {"type": "input_text", "text": "x"}),
+        ),
     )
     assert [item.id for item in state.items] == ["n1"]
 
