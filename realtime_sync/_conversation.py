@@ -122,14 +122,16 @@ class _Entry:
     def adopt(self, item: ConversationItem) -> None:
         """Take the server's description of the item; keep what deltas brought."""
         self.item = item
+        # Only text is kept: a server's odd value (a number, an object) must not break
+        # every later snapshot.
         for index, part in enumerate(item.content or ()):
             mine = self.part(index)
             mine.type = part.type or mine.type
-            if part.text and not mine.text:
+            if isinstance(part.text, str) and part.text and not mine.text:
                 mine.text.append(part.text)
-            if part.transcript and not mine.transcript:
+            if isinstance(part.transcript, str) and part.transcript and not mine.transcript:
                 mine.transcript.append(part.transcript)
-        if item.arguments and not self.arguments:
+        if isinstance(item.arguments, str) and item.arguments and not self.arguments:
             self.arguments.append(item.arguments)
 
     def snapshot(self) -> Item:

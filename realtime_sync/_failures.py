@@ -8,6 +8,7 @@ could help is decided here too, once, from the same facts.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -233,16 +234,22 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from ``Retry-After`` (seconds or an HTTP date) or ``retry-after-ms``."""
     if "retry-after-ms" in headers:
         try:
-            return float(headers["retry-after-ms"]) / 1000
+            milliseconds = float(headers["retry-after-ms"])
         except ValueError:
             pass
+        else:
+            if math.isfinite(milliseconds):
+                return max(0.0, milliseconds / 1000)
     value = headers.get("retry-after")
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
+        pass
+    else:  # "inf" and "nan" parse too: not a wait anyone meant
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None

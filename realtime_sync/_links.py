@@ -19,7 +19,7 @@ from attrs import define
 
 from . import audio
 from ._dispatch import Dispatcher
-from ._endpoints import Target
+from ._endpoints import Handshake, Target
 from ._errors import (
     AlreadyConnectedError,
     InternalError,
@@ -35,7 +35,7 @@ from ._objects import Session
 from ._recording import Recording
 from ._resources import input_audio_format
 from ._session import SessionCore, SessionState
-from ._supervisor import Supervisor
+from ._supervisor import Attempt, Supervisor
 from ._transport import Transport, TransportConnection, TransportEnded
 
 __all__ = ["Links"]
@@ -71,6 +71,8 @@ class Links:
         self._lock = threading.Lock()
         self._link: _Link | None = None
         self._link_numbers = iter(range(1, 1 << 62))
+        # Carries the final client.closed of a close() between two connections.
+        self._closing: SessionCore | None = None
 
     @property
     def _session(self) -> Session | None:
@@ -103,6 +105,9 @@ class Links:
         timeout = self._connect_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         dispatcher = self._dispatcher
+        closing = self._closing
+        if closing is not None:  # a close() between two connections: its end comes first
+            dispatcher.wait_detached(closing, deadline - time.monotonic())
         if self._supervisor.reconnecting:
             raise AlreadyConnectedError(
                 "the client is reconnecting after a lost connection; wait for "
@@ -130,6 +135,7 @@ class Links:
                     f"could not start a session within {timeout} s: the handlers of the "
                     "previous connection's last events are still running"
                 )
+        handshake = self._target.handshake()  # a token provider may take its time: no lock
         with self._lock:
             previous = self._link
             if previous is not None and (
@@ -140,7 +146,7 @@ class Links:
                     "already connected (or connecting); call close() before connecting again"
                 )
             self._supervisor.start()
-            link = self._new_link()
+            link = self._new_link(handshake)
         core, connection = link.core, link.connection
         # Registered before the connection starts: however fast the server, it is caught.
         created = dispatcher.expect("session.created", None)
@@ -174,9 +180,8 @@ class Links:
         session: Session = event.session
         return session
 
-    def _new_link(self) -> _Link:
+    def _new_link(self, handshake: Handshake) -> _Link:
         """A new connection, attached to the dispatcher but not started (lock held)."""
-        handshake = self._target.handshake()
         core = SessionCore(handshake.display_url)
         name = f"{self._name}.{next(self._link_numbers)}-socket"
         sink = self._dispatcher.sink(core)
@@ -198,23 +203,45 @@ class Links:
             return exc
         return None
 
-    def _open_link(self) -> SessionCore | None:
-        """For the supervisor: the next attempt's connection, started; None after close()."""
+    def _open_link(self, attempt: Attempt) -> None:
+        """For the supervisor: prepare and start a reconnect attempt's connection, unless
+        close() came first or the attempt was given up while it was being prepared."""
+        handshake: Handshake | None = None
+        try:
+            handshake = self._target.handshake()  # may call a token provider: no lock
+        except BaseException as exc:  # the provider failed: this attempt failed
+            failure: BaseException = exc
         with self._lock:
-            if self._supervisor.stopped:
-                return None
-            try:
-                link = self._new_link()
-            except Exception as exc:  # a token provider raised, say: this attempt failed
-                logger.warning("could not prepare a reconnect attempt: %s", exc)
-                core = SessionCore(self._target.display_url)
-                self._dispatcher.attach(core)
-                self._dispatcher.submit(
-                    core, TransportEnded("unreachable", opened=False, detail=str(exc), cause=exc)
+            if not self._supervisor.claim(attempt, giving_up=False):
+                return
+            if handshake is None:
+                attempt.core = self._failed_attempt(
+                    f"reconnect attempt {attempt.number} could not be prepared: {failure}",
+                    failure,
                 )
-                return core
+                return
+            link = self._new_link(handshake)
+            attempt.core = link.core
         self._start_link(link)
-        return link.core
+
+    def _give_up_attempt(self, attempt: Attempt, error: Exception) -> None:
+        """For the supervisor: an attempt had no session within the connect timeout."""
+        with self._lock:
+            preparing = self._supervisor.claim(attempt, giving_up=True)
+            core = attempt.core
+        if preparing:  # its token provider has not returned: the next attempt calls it anew
+            self._failed_attempt(f"{error} (its token provider did not return)", None)
+        elif core is not None and not core.started and not core.closed:
+            self._abandon_link(core, error, polite=False)
+
+    def _failed_attempt(self, detail: str, cause: BaseException | None) -> SessionCore:
+        """A connection that never was, reported as unreachable: the attempt failed."""
+        core = SessionCore(self._target.display_url)
+        self._dispatcher.attach(core)
+        self._dispatcher.submit(
+            core, TransportEnded("unreachable", opened=False, detail=detail, cause=cause)
+        )
+        return core
 
     def _abandon_link(self, core: SessionCore, error: Exception, *, polite: bool) -> None:
         """For the supervisor: end a connection for a reason of ours (a rollover, a timed
@@ -247,10 +274,10 @@ class Links:
         if link is None:
             return
         self._wind_down(link, timeout)
-        if outage and self._supervisor.reconnecting:
-            # Between two connections: the last one's end was reported as a reconnect, so
-            # the final client.closed comes from here.
-            core = SessionCore(link.core.display_url)
+        if outage and link.core.closed and self._supervisor.reconnecting:
+            # Between two connections: the last one's end was reported as a reconnect, and
+            # no other end is coming, so the final client.closed comes from here.
+            core = self._closing = SessionCore(link.core.display_url)
             core.request_close()
             self._dispatcher.attach(core)
             self._dispatcher.submit(core, TransportEnded("closed", opened=False))

@@ -17,6 +17,10 @@ from attrs import field, frozen, validators
 
 __all__ = ["GapAudio", "ReconnectPolicy", "default_session_seconds"]
 
+LONGEST_RETRY_AFTER = 900.0
+"""The longest ``Retry-After`` honoured, in seconds: a server asking for more is taken to
+mean this much (a wait of hours would look like a hang)."""
+
 GapAudio = Literal["drop", "queue"]
 """What ``input_audio_buffer.append`` does while disconnected: dropped (and reported in
 ``client.reconnected``), or queued up to ``gap_audio_seconds`` of audio."""
@@ -83,10 +87,10 @@ class ReconnectPolicy:
     ) -> float:
         """Seconds to wait before attempt number ``attempt`` (1 for the first retry):
         uniform in ``[0, min(max_delay, initial_delay * 2**(attempt-1))]``, and never less
-        than the server's ``retry_after``."""
+        than the server's ``retry_after`` (up to :data:`LONGEST_RETRY_AFTER`)."""
         cap = min(self.max_delay, self.initial_delay * 2.0 ** min(attempt - 1, 62))
         wait = (rng or random).uniform(0.0, cap)
-        return max(wait, retry_after or 0.0)
+        return max(wait, min(retry_after or 0.0, LONGEST_RETRY_AFTER))
 
     def gives_up_after(self, attempt: int) -> bool:
         """Whether ``attempt`` attempts are all this policy allows."""

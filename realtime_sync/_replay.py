@@ -112,6 +112,8 @@ def _recreated(item: Item, dialect: str, calls: set[str]) -> dict[str, Any] | st
     if item.type == "function_call":
         if item.status != "completed" or not item.call_id or not item.name:
             return "a function call cut off before its arguments were complete"
+        if item.arguments is not None and not isinstance(item.arguments, str):
+            return "a function call whose arguments are not text"
         return {
             "type": "function_call",
             "call_id": item.call_id,
@@ -121,6 +123,8 @@ def _recreated(item: Item, dialect: str, calls: set[str]) -> dict[str, Any] | st
     if item.type == "function_call_output":
         if item.call_id not in calls:
             return "the output of a function call that was not replayed"
+        if item.output is not None and not isinstance(item.output, str):
+            return "a function call output that is not text"
         return {
             "type": "function_call_output",
             "call_id": item.call_id,

@@ -30,7 +30,13 @@ from attrs import define, frozen
 
 from ._clock import Scheduled, call_later
 from ._conversation import ConversationState
-from ._errors import APIError, ConnectionClosed, NotConnectedError, TransportError
+from ._errors import (
+    APIError,
+    ConnectionClosed,
+    InvalidEventError,
+    NotConnectedError,
+    TransportError,
+)
 from ._gap import SendQueue
 from ._local_events import (
     ClosedEvent,
@@ -41,19 +47,23 @@ from ._local_events import (
 )
 from ._objects import Session
 from ._reconnect import ReconnectPolicy, default_session_seconds
-from ._replay import ReplayReport, merge_session, replay_events
+from ._replay import NotReplayed, ReplayReport, merge_session, replay_events
 from ._server_events import ResponseEvent, SessionEvent
 from ._session import Notice, SessionCore
 
-__all__ = ["Supervisor"]
+__all__ = ["Attempt", "Supervisor"]
 
 logger = logging.getLogger("realtime_sync")
+
+_RECHECK_SECONDS = 0.25  # how often an unquiet session is looked at again for a rollover
 
 
 class _Host(Protocol):
     """What the supervisor needs of the client."""
 
-    def _open_link(self) -> SessionCore | None: ...
+    def _open_link(self, attempt: Attempt) -> None: ...
+
+    def _give_up_attempt(self, attempt: Attempt, error: Exception) -> None: ...
 
     def _abandon_link(self, core: SessionCore, error: Exception, *, polite: bool) -> None: ...
 
@@ -75,6 +85,7 @@ class _Due(Notice):
     kind: str  # "expiring" or "rollover"
     session_id: str | None = None
     expires_at: float = 0.0
+    look: bool = False  # a look after a response ended, not the window's start
 
 
 @define(eq=False)
@@ -87,6 +98,24 @@ class _Episode:
     previous_session_id: str | None
     attempts: int = 0
     pending: Scheduled | None = None  # the backoff, then the attempt's timeout
+    closing: bool = False  # close() was called: one final client.closed is due
+
+    def arm(self, timer: Scheduled) -> None:
+        """Replace the pending timer (lock held)."""
+        if self.pending is not None:
+            self.pending.cancel()
+        self.pending = timer
+
+
+@define(eq=False)
+class Attempt:
+    """One reconnect attempt, from preparing its handshake (a token provider may take its
+    time) to its connection."""
+
+    number: int
+    episode: _Episode
+    state: str = "preparing"  # then "opened", or "given_up" when preparing took too long
+    core: SessionCore | None = None
 
 
 class Supervisor:
@@ -129,8 +158,10 @@ class Supervisor:
         self._config: dict[str, Any] = {}  # the session configuration the user sent
         self._timers: list[Scheduled] = []
         self._rollover_due = False
+        self._recheck: Scheduled | None = None  # the next look for a quiet moment
         self._rolling: SessionCore | None = None
         self._last_audio = 0.0
+        self._final_sent = False  # the client's last client.closed was made
 
     # --- user threads -----------------------------------------------------------------------
 
@@ -139,21 +170,39 @@ class Supervisor:
         with self._lock:
             self._stopped = False
             self._established = False
+            self._final_sent = False
             self._episode = None
             self._config = {}
             self._rollover_due = False
             self._rolling = None
 
     def stop(self) -> bool:
-        """``close()``: no more attempts or rollovers. True when an outage was under way
-        (its final ``client.closed`` is then still to come)."""
+        """``close()``: no more attempts or rollovers. True, to one caller only, when an
+        outage was under way: that caller makes its final ``client.closed``."""
         with self._lock:
             self._stopped = True
             self._cancel_timers()
             episode = self._episode
-            if episode is not None and episode.pending is not None:
+            if episode is None or episode.closing:
+                return False
+            if episode.pending is not None:
                 episode.pending.cancel()
-            return episode is not None
+            episode.closing = True
+            return True
+
+    def claim(self, attempt: Attempt, *, giving_up: bool) -> bool:
+        """Settle a preparing attempt, under the client's lock: it opens (True when it may)
+        or, ``giving_up``, it took too long (True when it was still preparing)."""
+        with self._lock:
+            if attempt.state != "preparing":
+                return False
+            if giving_up:
+                attempt.state = "given_up"
+                return not self._stopped
+            if self._stopped or self._episode is not attempt.episode:
+                return False
+            attempt.state = "opened"
+            return True
 
     def abort(self) -> None:
         """The dispatcher failed and closed the client: forget the outage, if any, and
@@ -203,13 +252,15 @@ class Supervisor:
         if kind is ResponseEvent and event.type == "response.done" and self._rollover_due:
             core = self._source()
             if core is not None:  # look again once the turns have seen it end
-                self._submit(core, _Due("rollover"))
+                self._submit(core, _Due("rollover", look=True))
         return event
 
     def _on_closed(self, event: ClosedEvent) -> Any:
         core = self._source()
         policy = self.policy
         with self._lock:
+            if self._final_sent:  # a closing event after the last one: nothing to say
+                return None
             self._cancel_timers()
             rolling, self._rolling = core is not None and core is self._rolling, None
             self._rollover_due = False
@@ -235,7 +286,7 @@ class Supervisor:
             self._episode = episode
             with self.gap.lock:
                 self.gap.hold()
-            episode.pending = call_later(delay, lambda: self._launch(episode))
+            episode.arm(call_later(delay, lambda: self._launch(episode)))
         if event.error is not None:
             logger.info(
                 "connection lost (%s); attempt %d in %.2f s", event.error, episode.attempts, delay
@@ -250,8 +301,11 @@ class Supervisor:
 
     def _final(self, event: ClosedEvent, episode: _Episode | None) -> ClosedEvent:
         """With the lock held: the client's last event; nothing queued will go out."""
+        if episode is not None and episode.pending is not None:
+            episode.pending.cancel()
         self._episode = None
         self._established = False
+        self._final_sent = True
         with self.gap.lock:
             unsent = self.gap.discard()
         if unsent:
@@ -296,37 +350,56 @@ class Supervisor:
         return event
 
     def _restore(self) -> ReplayReport:
-        """Send the replay, then what was queued; report what was carried over."""
+        """Send the replay, then what was queued; report what was carried over.
+
+        Whatever goes wrong with one item (the server described it in a shape that cannot
+        be sent back), the rest goes on and the queue is released: only the loss of the
+        new connection stops it, and that connection's end starts the next attempt."""
         config: dict[str, Any] = {}
         events: list[dict[str, Any]] = []
-        skipped: list[Any] = []
+        skipped: list[NotReplayed] = []
         if self.policy is not None and self.policy.replay:
             with self._lock:
                 config = dict(self._config)
             events, skipped = replay_events(self._state.items, self._dialect)
-            self._state.carry_over({event["item"]["id"] for event in events})
+        replayed: list[str] = []
+        updated = False
         sent = dropped = 0
         dropped_ms = 0.0
-        try:
-            with self.gap.lock:
+        with self.gap.lock:
+            try:
                 if config:
-                    self._host._send_now({"type": "session.update", "session": config})
-                for replayed in events:
-                    self._host._send_now(replayed)
+                    updated = self._send_replay({"type": "session.update", "session": config})
+                for event in events:
+                    item_id = event["item"]["id"]
+                    if self._send_replay(event):
+                        replayed.append(item_id)
+                    else:
+                        skipped.append(NotReplayed(item_id, "it cannot be sent as it was"))
                 sent, dropped, dropped_ms = self.gap.release(self._host._send_data)
-        except (NotConnectedError, TransportError) as exc:
-            # The new connection is gone already: its end comes next and starts over.
-            logger.info("the new connection was lost during the replay: %s", exc)
+            except (NotConnectedError, TransportError) as exc:
+                logger.info("the new connection was lost during the replay: %s", exc)
+        if self.policy is not None and self.policy.replay:
+            self._state.carry_over(set(replayed))
         if skipped:
             logger.info("%d items could not be replayed", len(skipped))
         return ReplayReport(
-            replayed=tuple(replayed["item"]["id"] for replayed in events),
+            replayed=tuple(replayed),
             not_replayed=tuple(skipped),
-            session_updated=bool(config),
+            session_updated=updated,
             sent=sent,
             dropped=dropped,
             dropped_audio_ms=dropped_ms,
         )
+
+    def _send_replay(self, event: Mapping[str, Any]) -> bool:
+        """Send one replayed event; False when it cannot be encoded (it is skipped)."""
+        try:
+            self._host._send_now(event)
+        except InvalidEventError as exc:
+            logger.warning("%s not replayed: %s", event["type"], exc)
+            return False
+        return True
 
     def _on_due(self, due: _Due) -> Any:
         if due.kind == "expiring":
@@ -336,7 +409,8 @@ class Supervisor:
                 seconds_left=max(0.0, due.expires_at - time.time()),
             )
         with self._lock:
-            self._rollover_due = True
+            if not due.look:
+                self._rollover_due = True
         self._roll_when_quiet()
         return None
 
@@ -353,7 +427,8 @@ class Supervisor:
                 return
             quiet = time.monotonic() - self._last_audio >= policy.quiet_seconds
             if not (quiet and idle):
-                self._timers.append(call_later(0.25, lambda: self._submit(core, _Due("rollover"))))
+                if self._recheck is None:  # one look pending at a time
+                    self._recheck = call_later(_RECHECK_SECONDS, lambda: self._look_again(core))
                 return
             self._rollover_due = False
             self._rolling = core
@@ -390,10 +465,18 @@ class Supervisor:
                 )
             )
 
+    def _look_again(self, core: SessionCore) -> None:
+        with self._lock:
+            self._recheck = None
+        self._submit(core, _Due("rollover"))
+
     def _cancel_timers(self) -> None:
         for timer in self._timers:
             timer.cancel()
         self._timers = []
+        if self._recheck is not None:
+            self._recheck.cancel()
+            self._recheck = None
 
     # --- the clock thread, then an attempt's own thread -------------------------------------
 
@@ -406,24 +489,17 @@ class Supervisor:
         with self._lock:
             if self._stopped or self._episode is not episode:
                 return
-        core = self._host._open_link()
-        if core is None:  # close() came first
-            return
-        attempt = episode.attempts
-
-        def give_up() -> None:
-            if not core.started and not core.closed:
-                self._host._abandon_link(
-                    core,
-                    ConnectionClosed(
-                        f"reconnect attempt {attempt}: no session within {self._connect_timeout} s"
-                    ),
-                    polite=False,
+            attempt = Attempt(episode.attempts, episode)
+            error = ConnectionClosed(
+                f"reconnect attempt {attempt.number}: no session within {self._connect_timeout} s"
+            )
+            # Armed before the attempt is prepared: a token provider that hangs counts too.
+            episode.arm(
+                call_later(
+                    self._connect_timeout, lambda: self._host._give_up_attempt(attempt, error)
                 )
-
-        with self._lock:
-            if self._episode is episode:
-                episode.pending = call_later(self._connect_timeout, give_up)
+            )
+        self._host._open_link(attempt)
 
 
 def _id(core: SessionCore | None) -> str | None:

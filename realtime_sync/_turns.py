@@ -135,7 +135,7 @@ class ResponseHandle:
         self._turns = turns
         self._request = request
         self._preface = preface
-        self._prefaced: tuple[Mapping[str, Any], ...] = ()  # preface events sent so far
+        self._prefaced = preface  # all of it: a retry re-sends what never arrived
         self._cancelled = False  # cancel() was called: cancel it as soon as it exists
         self.event_ids: tuple[str, ...] = ()
         """The ids of the client events sent for this response (its item and its
@@ -514,7 +514,7 @@ class Turns:
         try:
             for event in handle._preface:
                 self._track(handle, (self._sender.send(event),))
-            handle._prefaced, handle._preface = handle._prefaced + handle._preface, ()
+            handle._preface = ()
             self._track(handle, (self._sender.send(payload),))
         except Exception as exc:  # not connected, invalid request: the handle fails
             self._forget(handle)

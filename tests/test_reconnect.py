@@ -664,3 +664,200 @@ def test_an_expiry_is_not_logged_as_an_unheard_error(
         server.expire_sessions()
         seen.wait("client.session_rolled_over")
     assert "session_expired" not in caplog.text
+
+
+# --- found by probing: each failed before its fix ---------------------------------------
+
+
+def test_two_closers_during_the_backoff_make_one_client_closed(
+    server: LocalRealtimeServer,
+) -> None:
+    for _ in range(10):
+        client = RealtimeClient(
+            api_key=KEY, url=server.url, reconnect=ReconnectPolicy(initial_delay=5, max_delay=5)
+        )
+        seen = Seen(client)
+        client.connect(timeout=WAIT)
+        waiting = client.expect("response.done")
+        server.drop_connections()
+        seen.wait("client.reconnecting")
+        go = threading.Barrier(2)
+        closers = [threading.Thread(target=close_together, args=(client, go)) for _ in range(2)]
+        for closer in closers:
+            closer.start()
+        for closer in closers:
+            closer.join(2 * WAIT)
+        seen.wait("client.closed")
+        with pytest.raises(ClientClosed):
+            waiting.wait(WAIT)
+        assert len(seen.of("client.closed")) == 1
+        with pytest.raises(ClientClosed):  # a wait made after the close fails at once
+            client.wait_for("response.done", timeout=WAIT)
+
+
+def close_together(client: RealtimeClient, go: threading.Barrier) -> None:
+    go.wait(WAIT)
+    client.close(timeout=WAIT)
+
+
+def test_a_hanging_token_provider_neither_holds_close_nor_stops_the_attempts(
+    server: LocalRealtimeServer,
+) -> None:
+    calls: list[float] = []
+    release = threading.Event()
+
+    def provider() -> str:
+        calls.append(time.monotonic())
+        if len(calls) > 1:
+            release.wait(3 * WAIT)  # hangs on every reconnect
+        return KEY
+
+    client = RealtimeClient.azure(
+        endpoint=server.azure_endpoint,
+        deployment="gpt-realtime",
+        azure_ad_token_provider=provider,
+        reconnect=FAST,
+        connect_timeout=0.5,
+    )
+    seen = Seen(client)
+    try:
+        client.connect(timeout=WAIT)
+        server.drop_connections()
+        _, second = seen.wait("client.reconnecting", count=2)
+        assert "token provider did not return" in str(second.cause)
+        assert wait_until(lambda: len(calls) >= 3, WAIT)  # each attempt asks anew
+        started = time.monotonic()
+        client.close(timeout=1.0)
+        assert time.monotonic() - started < 1.5
+        (closed,) = seen.wait("client.closed")
+        assert closed.requested
+    finally:
+        release.set()
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("no token"), KeyboardInterrupt()])
+def test_a_raising_token_provider_is_one_failed_attempt(
+    server: LocalRealtimeServer, failure: BaseException
+) -> None:
+    calls: list[int] = []
+
+    def provider() -> str:
+        calls.append(1)
+        if len(calls) == 2:
+            raise failure
+        return KEY
+
+    client = RealtimeClient.azure(
+        endpoint=server.azure_endpoint,
+        deployment="gpt-realtime",
+        azure_ad_token_provider=provider,
+        reconnect=FAST,
+    )
+    seen = Seen(client)
+    with client:
+        server.drop_connections()
+        (reconnected,) = seen.wait("client.reconnected")
+        assert reconnected.attempts == 2 and len(calls) == 3
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        [{"type": "input_text", "text": 42}],
+        [{"type": "input_text", "text": {"not": "text"}}],
+    ],
+)
+def test_an_item_the_server_described_oddly_does_not_stop_the_replay(
+    server: LocalRealtimeServer, make: Make, content: list[Any]
+) -> None:
+    client = make()
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    client.send_text("fine", timeout=WAIT)
+    server.push(
+        {
+            "type": "conversation.item.added",
+            "previous_item_id": None,
+            "item": {"id": "item_odd", "type": "message", "role": "user", "content": content},
+        }
+    )
+    pushed = client.expect("client.invalid_frame")  # it may or may not decode: either way
+    assert client.conversation.items is not None
+    server.drop_connections()
+    (reconnected,) = seen.wait("client.reconnected")
+    pushed.cancel()
+    assert "item_odd" not in reconnected.report.replayed
+    assert client.send_text("after", timeout=WAIT).text == "You said: after"
+    assert not client._supervisor.gap.holding
+
+
+def test_connect_right_after_a_handlers_close_during_an_outage(
+    server: LocalRealtimeServer,
+) -> None:
+    client = RealtimeClient(
+        api_key=KEY, url=server.url, reconnect=ReconnectPolicy(initial_delay=1, max_delay=1)
+    )
+    seen = Seen(client)
+    closed_it = threading.Event()
+
+    def close_on_reconnecting(event: Any) -> None:
+        client.close()
+        closed_it.set()
+        time.sleep(0.3)  # the handler goes on a while: connect() must wait for its end
+
+    client.on("client.reconnecting", close_on_reconnecting)
+    client.connect(timeout=WAIT)
+    server.drop_connections()
+    assert closed_it.wait(WAIT)
+    client.off("client.reconnecting")
+    client.connect(timeout=WAIT)
+    assert client.connected and len(seen.of("client.closed")) == 1
+    client.close(timeout=WAIT)
+
+
+def test_no_timer_outlives_a_close_at_any_moment_of_an_outage(
+    server: LocalRealtimeServer,
+) -> None:
+    from realtime_sync import _clock
+
+    policy = ReconnectPolicy(initial_delay=0.02, max_delay=0.05, max_attempts=None)
+    for trial in range(40):
+        client = RealtimeClient(api_key=KEY, url=server.url, reconnect=policy)
+        client.connect(timeout=WAIT)
+        server.drop_connections()
+        # Close at a different moment of the outage each time (a spread, not a sync).
+        time.sleep(trial * 0.0025)
+        client.close(timeout=WAIT)
+        assert wait_until(lambda: not _clock._clock._heap, 1.0), (trial, _clock._clock._heap)
+
+
+def test_an_unquiet_rollover_window_keeps_one_timer_per_session() -> None:
+    from realtime_sync import _clock
+
+    with LocalRealtimeServer(api_key=KEY, session_lifetime=4) as server:
+        policy = ReconnectPolicy(rollover_window=3.9, quiet_seconds=60)
+        client = RealtimeClient(api_key=KEY, url=server.url, reconnect=policy)
+        due = threading.Event()
+        with client:
+            started = time.monotonic()
+            client.input_audio_buffer.append(audio=bytes(480))  # never quiet
+            while time.monotonic() - started < 2.9:  # busy turns, well into the window
+                client.send_text("busy", timeout=WAIT)
+                if client._supervisor._rollover_due:  # the window opens halfway, at ~2 s
+                    due.set()
+            assert due.is_set()
+            assert len(_clock._clock._heap) <= 4
+            assert len(client._supervisor._timers) <= 2
+
+
+def thread_names() -> set[str]:
+    return {thread.name for thread in threading.enumerate()}
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
