@@ -218,9 +218,6 @@ class ConversationState:
         self._audio_rate = 24000
         self._audio_width = 2
         self._carried: set[str] | None = None  # items the next session starts with
-        # Replayed items whose echo from the new session has not ended yet: the client's
-        # view of them does not change, so no client.conversation.* event is made for it.
-        self._echoes: set[str] = set()
         self.usage = UsageTotals()
         """Token totals of the session so far."""
         self.rate_limits: tuple[RateLimit, ...] = ()
@@ -330,10 +327,6 @@ class ConversationState:
             not known or event.previous_item_id is not None
         ):
             self._place(item.id, event.previous_item_id)
-        if item.id in self._echoes:  # GA ends an echo with item.done, beta has only created
-            if event.type in ("conversation.item.done", "conversation.item.created"):
-                self._echoes.discard(item.id)
-            return
         self._updated(entry, "item")
         if event.type == "conversation.item.done" or (
             event.type == "conversation.item.created" and item.status == "completed"
@@ -450,12 +443,10 @@ class ConversationState:
         if event.type != "session.created":
             return
         carried, self._carried = self._carried, None
-        self._echoes.clear()
         if carried is not None:  # the conversation goes on in the new session
             for item_id in [item_id for item_id in self._order if item_id not in carried]:
                 self._order.remove(item_id)
                 self._forget(item_id)
-            self._echoes.update(carried)
             return
         # A new session has a conversation of its own.
         self._entries.clear()

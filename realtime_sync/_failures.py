@@ -106,8 +106,10 @@ def failure(
             f"the connection to {display_url} went silent: no pong within the ping timeout, "
             "or a frame stalled mid-way"
         )
-    if session_started:
-        return ConnectionClosed(f"the connection dropped without a close frame{detail}")
+    if session_started:  # the server's last words, if any, still say whether to retry
+        return ConnectionClosed(
+            f"the connection dropped without a close frame{detail}", error=final_error
+        )
     if ended.kind == "unreachable":
         unreachable = TransportError(f"could not connect to {display_url}{detail}")
         unreachable.__cause__ = ended.cause
@@ -129,18 +131,20 @@ def is_retryable(error: RealtimeError | None) -> bool:
     if error is None:
         return False
     if isinstance(error, ConnectionClosed):
-        server_code = error.error.error.code if error.error is not None else None
-        if server_code in FATAL_ERROR_CODES:
+        detail = error.error.error if error.error is not None else None
+        if detail is not None and detail.code in FATAL_ERROR_CODES:
             return False
+        if detail is not None and "server_error" in (detail.type, detail.code):  # a 5xx
+            return True
         return error.code is None or error.code in _RETRYABLE_CLOSE_CODES
     if isinstance(error, (AuthenticationError, PermissionDeniedError, RedirectError)):
         return False
     if isinstance(error, APIError):
         if error.code in FATAL_ERROR_CODES:
             return False
-        if error.status_code is None and error.close_code is not None:
-            return error.close_code in _RETRYABLE_CLOSE_CODES
-        return isinstance(error, (RateLimitError, InternalServerError))
+        if isinstance(error, (RateLimitError, InternalServerError)):
+            return True
+        return error.close_code in _RETRYABLE_CLOSE_CODES
     return isinstance(error, TransportError)
 
 

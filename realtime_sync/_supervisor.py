@@ -48,7 +48,7 @@ from ._local_events import (
 from ._objects import Session
 from ._reconnect import ReconnectPolicy, default_session_seconds
 from ._replay import NotReplayed, ReplayReport, merge_session, replay_events
-from ._server_events import ResponseEvent, SessionEvent
+from ._server_events import ConversationItemEvent, ResponseEvent, SessionEvent
 from ._session import Notice, SessionCore
 
 __all__ = ["Attempt", "Supervisor"]
@@ -56,6 +56,10 @@ __all__ = ["Attempt", "Supervisor"]
 logger = logging.getLogger("realtime_sync")
 
 _RECHECK_SECONDS = 0.25  # how often an unquiet session is looked at again for a rollover
+_NOTICE_ONLY = ReconnectPolicy(rollover=False)
+_SETTLING_SECONDS = 10.0  # a reconnected session lost sooner continues the same outage
+# The announcements that end an item's echo: GA's item.done, beta's item.created.
+_LAST_ECHOES = frozenset({"conversation.item.done", "conversation.item.created"})
 
 
 class _Host(Protocol):
@@ -162,6 +166,11 @@ class Supervisor:
         self._rolling: SessionCore | None = None
         self._last_audio = 0.0
         self._final_sent = False  # the client's last client.closed was made
+        self._echoes: set[str] = set()  # replayed items whose announcement is still due
+        # Reconnects that ended soon after their session started count on: a server that
+        # accepts and then drops cannot reset the attempts (and max_attempts) each time.
+        self._unsettled_attempts = 0
+        self._settles_at = 0.0
 
     # --- user threads -----------------------------------------------------------------------
 
@@ -171,6 +180,8 @@ class Supervisor:
             self._stopped = False
             self._established = False
             self._final_sent = False
+            self._unsettled_attempts = 0
+            self._settles_at = 0.0
             self._episode = None
             self._config = {}
             self._rollover_due = False
@@ -253,7 +264,19 @@ class Supervisor:
             core = self._source()
             if core is not None:  # look again once the turns have seen it end
                 self._submit(core, _Due("rollover", look=True))
+        elif kind is ConversationItemEvent and self._echoes:
+            return self._unless_echo(event)
         return event
+
+    def _unless_echo(self, event: ConversationItemEvent) -> Any:
+        """The new session's announcement of an item the replay created: the client
+        already has it as it was, so neither its state nor its handlers hear it again."""
+        item_id = event.item.id
+        if item_id not in self._echoes or event.type == "conversation.item.retrieved":
+            return event
+        if event.type in _LAST_ECHOES:
+            self._echoes.discard(item_id)
+        return None
 
     def _on_closed(self, event: ClosedEvent) -> Any:
         core = self._source()
@@ -261,10 +284,13 @@ class Supervisor:
         with self._lock:
             if self._final_sent:  # a closing event after the last one: nothing to say
                 return None
+            self._echoes = set()
             self._cancel_timers()
             rolling, self._rolling = core is not None and core is self._rolling, None
             self._rollover_due = False
             episode = self._episode
+            if self._stopped and rolling:  # close() came as the session was being replaced
+                event = attrs.evolve(event, requested=True, error=None, retryable=False)
             if self._stopped or policy is None or not self._established or event.requested:
                 return self._final(event, episode)
             if episode is None:
@@ -274,10 +300,12 @@ class Supervisor:
                     episode = _Episode("rollover", reason, time.monotonic(), _id(core))
                 elif event.retryable and not expired:
                     episode = _Episode("reconnect", "", time.monotonic(), _id(core))
+                    if time.monotonic() < self._settles_at:
+                        episode.attempts = self._unsettled_attempts
                 else:
                     return self._final(event, episode)
-            elif not event.retryable or (
-                policy.max_attempts is not None and episode.attempts >= policy.max_attempts
+            if episode.attempts and (
+                not event.retryable or policy.gives_up_after(episode.attempts)
             ):
                 return self._final(event, episode)
             episode.attempts += 1
@@ -322,6 +350,9 @@ class Supervisor:
             self._established = True
             if episode is not None and episode.pending is not None:
                 episode.pending.cancel()
+            if episode is not None and episode.kind == "reconnect":
+                self._unsettled_attempts = episode.attempts
+                self._settles_at = time.monotonic() + _SETTLING_SECONDS
             if core is not None:
                 self._schedule(core, event.session)
         if episode is None or self._stopped:  # close() came meanwhile: nothing to restore
@@ -381,6 +412,7 @@ class Supervisor:
                 logger.info("the new connection was lost during the replay: %s", exc)
         if self.policy is not None and self.policy.replay:
             self._state.carry_over(set(replayed))
+            self._echoes = set(replayed)
         if skipped:
             logger.info("%d items could not be replayed", len(skipped))
         return ReplayReport(
@@ -442,9 +474,7 @@ class Supervisor:
     def _schedule(self, core: SessionCore, session: Session) -> None:
         """Set the deadlines of a new session."""
         self._cancel_timers()
-        policy = self.policy
-        if policy is None:
-            return
+        policy = self.policy or _NOTICE_ONLY  # reconnect=False: the notice, no rollover
         now = time.time()
         given = session.expires_at
         expires_at = float(given) if isinstance(given, (int, float)) else 0.0
@@ -455,7 +485,7 @@ class Supervisor:
         self._timers.append(
             call_later(left - policy.expiring_notice, lambda: self._submit(core, due))
         )
-        if policy.rollover:
+        if self.policy is not None and policy.rollover:
             self._timers.append(
                 # Never in the first half of a session's life: a window longer than the
                 # session must not roll it over at once, and its successor after it.

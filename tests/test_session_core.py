@@ -22,6 +22,7 @@ from realtime_sync import (
     TransportError,
     decode_event,
 )
+from realtime_sync._failures import FATAL_ERROR_CODES
 from realtime_sync._session import SessionCore
 
 URL = "wss://api.example/v1/realtime?model=m"
@@ -31,7 +32,7 @@ def event(event_type: str, **fields: Any) -> Any:
     return decode_event(json.dumps({"type": event_type, **fields}))
 
 
-def error_event(code: str, error_type: str = "invalid_request_error") -> Any:
+def error_event(code: str | None, error_type: str = "invalid_request_error") -> Any:
     return event("error", error={"type": error_type, "code": code, "message": f"no: {code}"})
 
 
@@ -121,8 +122,9 @@ def test_a_redirect_is_never_retried() -> None:
         ("invalid_api_key", 3000, AuthenticationError, False),
         ("beta_api_shape_disabled", 4000, BadRequestError, False),
         ("insufficient_quota", 4000, RateLimitError, False),
-        ("rate_limit_exceeded", 4000, RateLimitError, False),
+        ("rate_limit_exceeded", 4000, RateLimitError, True),  # 429: later may work
         ("server_error", 1011, InternalServerError, True),
+        ("server_error", 1000, InternalServerError, True),  # a 5xx whatever the close
     ],
 )
 def test_error_then_close_before_the_session(
@@ -166,10 +168,22 @@ def test_session_expiry_carries_the_error_and_is_retryable() -> None:
     assert closed.retryable
 
 
-def test_a_fatal_code_at_the_end_of_a_session_is_not_retried() -> None:
+@pytest.mark.parametrize("code", sorted(FATAL_ERROR_CODES))
+@pytest.mark.parametrize("close_code", [1011, 1001, None])
+def test_a_fatal_code_at_the_end_of_a_session_is_not_retried(
+    code: str, close_code: int | None
+) -> None:
+    # Close codes that are retried on their own: the fatal code alone decides.
     core = started()
-    core.receive(error_event("insufficient_quota"))
-    assert not closing_of(core, ended(code=1008)).retryable
+    core.receive(error_event(code))
+    end = ended(code=close_code) if close_code else ended("dropped", detail="cut")
+    assert not closing_of(core, end).retryable
+
+
+def test_a_server_error_at_the_end_of_a_session_is_retried_whatever_the_close() -> None:
+    core = started()
+    core.receive(error_event(None, "server_error"))  # as api.openai.com sends it
+    assert closing_of(core, ended(code=1000)).retryable
 
 
 def test_an_error_long_before_the_end_is_not_its_cause() -> None:
