@@ -1579,3 +1579,16 @@ def test_echoes_arriving_out_of_order_are_placed_by_previous_item_id() -> None:
         ),
     )
     assert [item.id for item in state.items] == ["u1", "a1", "a2"]
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_calls_and_outputs_that_are_not_text_are_not_replayed(dialect: str) -> None:
+    call = make_item("fc", type="function_call", call_id="c1", name="f", arguments={"a": 1})
+    good = make_item("fc2", type="function_call", call_id="c2", name="f", arguments="{}")
+    output = make_item("fo", type="function_call_output", call_id="c2", output={"deep": [1]})
+    events, skipped = replay_events([call, good, output], dialect)
+    assert [event["item"]["id"] for event in events] == ["fc2"]
+    assert [(skip.item_id, skip.reason) for skip in skipped] == [
+        ("fc", "a function call whose arguments are not text"),
+        ("fo", "a function call output that is not text"),
+    ]
