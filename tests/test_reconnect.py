@@ -999,3 +999,95 @@ def test_the_expiry_notice_comes_with_reconnect_off_too() -> None:
         with client:
             (notice,) = seen.wait("client.session_expiring")
             assert notice.seconds_left <= 2
+
+
+# --- what carries over, end to end ------------------------------------------------------
+
+
+def test_a_tool_running_across_a_drop_answers_after_the_replay(
+    server: LocalRealtimeServer, make: Make
+) -> None:
+    client = make()
+    seen = Seen(client)
+    running = threading.Event()
+    finish = threading.Event()
+
+    @client.tool
+    def slow_lookup(city: str) -> str:
+        """Look a city up, slowly."""
+        running.set()
+        finish.wait(WAIT)
+        return f"sunny in {city}"
+
+    client.connect(timeout=WAIT)
+    replies: list[Any] = []
+    turn = threading.Thread(
+        target=lambda: replies.append(
+            client.send_text('call slow_lookup {"city": "Oslo"}', timeout=3 * WAIT)
+        )
+    )
+    turn.start()
+    assert running.wait(WAIT)
+    server.drop_connections()
+    seen.wait("client.reconnected")
+    finish.set()
+    turn.join(3 * WAIT)
+    assert replies and replies[0].text == "Result of slow_lookup: sunny in Oslo"
+    last = server.connections[-1].received
+    replayed_call = next(
+        e for e in last if e["type"] == "conversation.item.create" and "call_id" in e["item"]
+    )
+    output = next(
+        e
+        for e in last
+        if e["type"] == "conversation.item.create" and e["item"]["type"] == "function_call_output"
+    )
+    assert last.index(replayed_call) < last.index(output)  # the call first, then its answer
+    assert [u["type"] for u in last].count("session.update") >= 1  # the tools came back
+
+
+@pytest.mark.parametrize("protocol", ["ga", "beta"])
+def test_spoken_replies_come_back_as_their_transcript_and_keep_their_audio(
+    server: LocalRealtimeServer, protocol: str
+) -> None:
+    client = RealtimeClient(
+        api_key=KEY,
+        url=server.url,
+        protocol=protocol,  # type: ignore[arg-type]
+        reconnect=FAST,
+    )
+    seen = Seen(client)
+    modalities = {"ga": {"output_modalities": ["audio"]}, "beta": {"modalities": ["audio", "text"]}}
+    with client:
+        reply = client.send_text("speak to me", response=modalities[protocol], timeout=WAIT)
+        assert reply.audio and reply.transcript
+        spoken = client.conversation.items[-1]
+        server.drop_connections()
+        seen.wait("client.reconnected")
+        server.wait_for_received("conversation.item.create", count=3, timeout=WAIT)
+        replayed = item_creates(server.connections[-1].received)[-1]
+        part = "output_text" if protocol == "ga" else "text"
+        assert replayed["content"] == [{"type": part, "text": reply.transcript}]
+        kept = client.conversation.get(spoken.id)
+        assert kept is not None and kept.audio == spoken.audio and kept.transcript
+
+
+def test_the_key_stays_secret_through_reconnects(
+    server: LocalRealtimeServer, make: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make()
+    seen = Seen(client)
+    with caplog.at_level("DEBUG"):
+        client.connect(timeout=WAIT)
+        server.reject_handshake(503, body={"error": {"message": f"bad key {KEY}"}}, times=1)
+        server.push({"type": "error", "error": {"type": "server_error", "message": f"{KEY}!"}})
+        server.close_connections(1011, f"oops {KEY}"[:120])
+        seen.wait("client.reconnected")
+        client.close(timeout=WAIT)
+    shown = [
+        caplog.text,
+        *map(repr, seen.events),
+        *(str(e.cause) for e in seen.of("client.reconnecting")),
+    ]
+    assert seen.of("client.reconnecting")
+    assert not [text for text in shown if KEY in text]
