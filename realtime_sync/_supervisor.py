@@ -167,8 +167,9 @@ class Supervisor:
         self._last_audio = 0.0
         self._final_sent = False  # the client's last client.closed was made
         self._echoes: set[str] = set()  # replayed items whose announcement is still due
-        # Reconnects that ended soon after their session started count on: a server that
-        # accepts and then drops cannot reset the attempts (and max_attempts) each time.
+        # Reconnects that ended soon after their session started, before it answered
+        # anything, count on: a server that accepts and then drops cannot reset the
+        # attempts (and max_attempts) each time.
         self._unsettled_attempts = 0
         self._settles_at = 0.0
 
@@ -260,9 +261,10 @@ class Supervisor:
             return self._on_created(event)
         if kind is _Due:
             return self._on_due(event)
-        if kind is ResponseEvent and event.type == "response.done" and self._rollover_due:
+        if kind is ResponseEvent and event.type == "response.done":
+            self._settles_at = 0.0  # a session that answers works: its outage is over
             core = self._source()
-            if core is not None:  # look again once the turns have seen it end
+            if core is not None and self._rollover_due:  # look again once turns saw it end
                 self._submit(core, _Due("rollover", look=True))
         elif kind is ConversationItemEvent and self._echoes:
             return self._unless_echo(event)
@@ -284,20 +286,22 @@ class Supervisor:
         with self._lock:
             if self._final_sent:  # a closing event after the last one: nothing to say
                 return None
+            if core is not None and core is self._rolling:  # a session replaced at leisure
+                self._rolling = None
+                if not self._stopped:
+                    return None  # its successor is on its way, or here already
+                # close() came as it was being replaced: this is the client's end.
+                event = attrs.evolve(event, requested=True, error=None, retryable=False)
             self._echoes = set()
             self._cancel_timers()
-            rolling, self._rolling = core is not None and core is self._rolling, None
             self._rollover_due = False
             episode = self._episode
-            if self._stopped and rolling:  # close() came as the session was being replaced
-                event = attrs.evolve(event, requested=True, error=None, retryable=False)
             if self._stopped or policy is None or not self._established or event.requested:
                 return self._final(event, episode)
             if episode is None:
                 expired = _expired(event.error)
-                if rolling or (expired and policy.rollover):
-                    reason = "proactive" if rolling else "expired"
-                    episode = _Episode("rollover", reason, time.monotonic(), _id(core))
+                if expired and policy.rollover:
+                    episode = _Episode("rollover", "expired", time.monotonic(), _id(core))
                 elif event.retryable and not expired:
                     episode = _Episode("reconnect", "", time.monotonic(), _id(core))
                     if time.monotonic() < self._settles_at:
@@ -462,12 +466,22 @@ class Supervisor:
                 if self._recheck is None:  # one look pending at a time
                     self._recheck = call_later(_RECHECK_SECONDS, lambda: self._look_again(core))
                 return
+            # The next connection is opened at once, while this one closes politely
+            # beside it: the gap is one handshake, not a close handshake and then one.
             self._rollover_due = False
             self._rolling = core
+            self._cancel_timers()
+            episode = _Episode("rollover", "proactive", time.monotonic(), _id(core), attempts=1)
+            self._episode = episode
+            with self.gap.lock:
+                self.gap.hold()
         logger.info("rolling the session over before it expires")
         self._host._abandon_link(
             core, ConnectionClosed("the session was rolled over before its end"), polite=True
         )
+        with self._lock:
+            if not self._stopped and self._episode is episode:
+                episode.arm(call_later(0.0, lambda: self._launch(episode)))
 
     # --- with the lock held -----------------------------------------------------------------
 

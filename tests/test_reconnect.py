@@ -1091,3 +1091,17 @@ def test_the_key_stays_secret_through_reconnects(
     ]
     assert seen.of("client.reconnecting")
     assert not [text for text in shown if KEY in text]
+
+
+def test_sessions_that_answer_between_drops_never_exhaust_the_attempts(
+    server: LocalRealtimeServer,
+) -> None:
+    policy = ReconnectPolicy(initial_delay=0, max_delay=0, max_attempts=2)
+    client = RealtimeClient(api_key=KEY, url=server.url, reconnect=policy)
+    seen = Seen(client)
+    with client:
+        for n in range(1, 6):  # more drops in a few seconds than max_attempts
+            server.drop_connections()
+            seen.wait("client.reconnected", count=n)
+            assert client.send_text("ok?", timeout=WAIT).text == "You said: ok?"
+    assert [e.attempt for e in seen.of("client.reconnecting")] == [1] * 5
