@@ -45,6 +45,7 @@ __all__ = ["ConversationState", "Item", "UsageTotals", "output_audio_format"]
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
 _AUDIO_PARTS = frozenset({"output_audio", "audio"})
 _GONE_REMEMBERED = 1024
+_CREATIONS = frozenset({"conversation.item.added", "conversation.item.created"})
 
 
 @frozen
@@ -319,6 +320,8 @@ class ConversationState:
         item = event.item
         if item.id is None:
             return
+        if item.id in self._gone and event.type in _CREATIONS:  # the id is used anew
+            self._gone.discard(item.id)
         known = item.id in self._entries
         entry = self._entry(item.id)
         assert entry is not None

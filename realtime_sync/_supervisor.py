@@ -286,11 +286,8 @@ class Supervisor:
         with self._lock:
             if self._final_sent:  # a closing event after the last one: nothing to say
                 return None
-            if core is not None and core is self._rolling:  # a session replaced at leisure
-                self._rolling = None
-                if not self._stopped:
-                    return None  # its successor is on its way, or here already
-                # close() came as it was being replaced: this is the client's end.
+            rolling, self._rolling = core is not None and core is self._rolling, None
+            if rolling and self._stopped:  # close() came as it was being replaced
                 event = attrs.evolve(event, requested=True, error=None, retryable=False)
             self._echoes = set()
             self._cancel_timers()
@@ -300,8 +297,12 @@ class Supervisor:
                 return self._final(event, episode)
             if episode is None:
                 expired = _expired(event.error)
-                if expired and policy.rollover:
-                    episode = _Episode("rollover", "expired", time.monotonic(), _id(core))
+                if rolling or (expired and policy.rollover):
+                    reason = "proactive" if rolling else "expired"
+                    episode = _Episode("rollover", reason, time.monotonic(), _id(core))
+                    if expired and time.monotonic() < self._settles_at:
+                        # Expired as soon as it began: a server in a loop, not a lifetime.
+                        episode.attempts = self._unsettled_attempts
                 elif event.retryable and not expired:
                     episode = _Episode("reconnect", "", time.monotonic(), _id(core))
                     if time.monotonic() < self._settles_at:
@@ -354,7 +355,7 @@ class Supervisor:
             self._established = True
             if episode is not None and episode.pending is not None:
                 episode.pending.cancel()
-            if episode is not None and episode.kind == "reconnect":
+            if episode is not None:
                 self._unsettled_attempts = episode.attempts
                 self._settles_at = time.monotonic() + _SETTLING_SECONDS
             if core is not None:
@@ -466,22 +467,15 @@ class Supervisor:
                 if self._recheck is None:  # one look pending at a time
                     self._recheck = call_later(_RECHECK_SECONDS, lambda: self._look_again(core))
                 return
-            # The next connection is opened at once, while this one closes politely
-            # beside it: the gap is one handshake, not a close handshake and then one.
+            # Its closing event starts the next connection, as for a loss: so whatever
+            # slipped in meanwhile (a send, a response the server began) is settled the
+            # same way, and a close() meanwhile ends the client as usual.
             self._rollover_due = False
             self._rolling = core
-            self._cancel_timers()
-            episode = _Episode("rollover", "proactive", time.monotonic(), _id(core), attempts=1)
-            self._episode = episode
-            with self.gap.lock:
-                self.gap.hold()
         logger.info("rolling the session over before it expires")
         self._host._abandon_link(
             core, ConnectionClosed("the session was rolled over before its end"), polite=True
         )
-        with self._lock:
-            if not self._stopped and self._episode is episode:
-                episode.arm(call_later(0.0, lambda: self._launch(episode)))
 
     # --- with the lock held -----------------------------------------------------------------
 

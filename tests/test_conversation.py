@@ -268,3 +268,14 @@ def test_an_abandoned_event_iterator_stops_listening() -> None:
         del stream  # left with break, and dropped
         gc.collect()
         assert client.off("*") == 0  # nothing left registered
+
+
+def test_an_id_deleted_and_created_again_is_an_item_again() -> None:
+    state = ConversationState()
+    feed(
+        state,
+        added(message("item_x", "user", {"type": "input_text", "text": "one"})),
+        ev("conversation.item.deleted", item_id="item_x"),
+        added(message("item_x", "user", {"type": "input_text", "text": "two"})),
+    )
+    assert [(i.id, i.text) for i in state.items] == [("item_x", "two")]

@@ -926,23 +926,93 @@ def test_a_server_that_accepts_and_drops_at_once_still_meets_max_attempts(
     assert [e.attempt for e in seen.of("client.reconnecting")] == [1, 2, 3, 4]
 
 
-def test_close_during_a_rollover_is_a_requested_close() -> None:
+def test_close_during_a_rollover_is_a_requested_close_that_fails_waits() -> None:
     with LocalRealtimeServer(api_key=KEY, session_lifetime=2) as server:
         policy = ReconnectPolicy(rollover_window=1.9, quiet_seconds=0)
         client = RealtimeClient(api_key=KEY, url=server.url, reconnect=policy)
         seen = Seen(client)
-        client.on("client.closed", lambda event: None)
         with client:
-            client.once("client.session_rolled_over", lambda event: None)
+            waiting = client.expect("response.done")
             real_abandon = client._abandon_link
 
-            def close_instead(core: Any, error: Exception, *, polite: bool) -> None:
+            def close_just_after(core: Any, error: Exception, *, polite: bool) -> None:
                 real_abandon(core, error, polite=polite)
                 threading.Thread(target=client.close).start()
 
-            client._abandon_link = close_instead  # type: ignore[method-assign]
+            client._abandon_link = close_just_after  # type: ignore[method-assign]
             (closed,) = seen.wait("client.closed")
         assert closed.requested and closed.error is None
+        with pytest.raises(ClientClosed):
+            waiting.wait(WAIT)
+        with pytest.raises(ClientClosed):
+            client.wait_for("response.done", timeout=WAIT)
+
+
+def test_a_response_begun_as_the_session_rolls_over_does_not_hold_up_turns() -> None:
+    with LocalRealtimeServer(api_key=KEY, session_lifetime=2) as server:
+        policy = ReconnectPolicy(rollover_window=1.9, quiet_seconds=0)
+        client = RealtimeClient(api_key=KEY, url=server.url, reconnect=policy)
+        seen = Seen(client)
+        with client:
+            real_abandon = client._abandon_link
+
+            def server_speaks_first(core: Any, error: Exception, *, polite: bool) -> None:
+                # Server VAD began a response on the old session at that very moment.
+                response = {
+                    "id": "resp_vad",
+                    "object": "realtime.response",
+                    "status": "in_progress",
+                }
+                server.push({"type": "response.created", "response": response})
+                real_abandon(core, error, polite=polite)
+
+            client._abandon_link = server_speaks_first  # type: ignore[method-assign]
+            seen.wait("client.session_rolled_over")
+            assert client.send_text("after", timeout=WAIT).text == "You said: after"
+
+
+def test_a_server_that_expires_every_session_at_once_is_given_up_on(
+    server: LocalRealtimeServer,
+) -> None:
+    policy = ReconnectPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.02)
+    client = RealtimeClient(api_key=KEY, url=server.url, reconnect=policy)
+    seen = Seen(client)
+    client.connect(timeout=WAIT)
+    client.on("session.created", lambda event: server.expire_sessions())
+    server.expire_sessions()
+    (closed,) = seen.wait("client.closed", timeout=2 * WAIT)
+    assert closed.attempts == 3 and len(server.connections) <= 4
+
+
+def test_connect_after_close_is_not_disturbed_by_a_slowly_closing_rolled_session() -> None:
+    with LocalRealtimeServer(api_key=KEY, session_lifetime=2) as server:
+        policy = ReconnectPolicy(rollover_window=1.9, quiet_seconds=0)
+        client = RealtimeClient(api_key=KEY, url=server.url, reconnect=policy)
+        seen = Seen(client)
+        real_abandon = client._abandon_link
+
+        def slowly(core: Any, error: Exception, *, polite: bool) -> None:
+            link = client._link
+            if polite and link is not None and link.core is core:
+                close = link.connection.close
+
+                def slow_close(timeout: float) -> bool:
+                    time.sleep(1.0)  # a server slow to answer the close frame
+                    return close(timeout)
+
+                link.connection.close = slow_close  # type: ignore[method-assign]
+            real_abandon(core, error, polite=polite)
+
+        client._abandon_link = slowly  # type: ignore[method-assign]
+        client.connect(timeout=WAIT)
+        seen.wait("client.session_rolled_over", timeout=WAIT)
+        client._abandon_link = real_abandon  # type: ignore[method-assign]
+        client.close(timeout=WAIT)
+        client.connect(timeout=WAIT)
+        time.sleep(1.5)  # the first rolled session's slow close has ended by now
+        assert seen.of("client.reconnecting") == []
+        assert client.send_text("hi", timeout=WAIT).text == "You said: hi"
+        client.close(timeout=WAIT)
 
 
 @pytest.mark.parametrize(
