@@ -31,8 +31,9 @@ from test_conversation import message as msg
 from realtime_sync import NotConnectedError, SendQueueFullError, decode_event
 from realtime_sync._clock import _Clock, _clock, call_later
 from realtime_sync._conversation import ConversationState, Item
+from realtime_sync._failures import retry_after
 from realtime_sync._gap import SendQueue
-from realtime_sync._reconnect import ReconnectPolicy, default_session_seconds
+from realtime_sync._reconnect import LONGEST_RETRY_AFTER, ReconnectPolicy, default_session_seconds
 from realtime_sync._replay import NotReplayed, ReplayReport, merge_session, replay_events
 
 DIALECTS = ("ga", "beta")
@@ -1592,3 +1593,22 @@ def test_calls_and_outputs_that_are_not_text_are_not_replayed(dialect: str) -> N
         ("fc", "a function call whose arguments are not text"),
         ("fo", "a function call output that is not text"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "inf"}, None),
+        ({"retry-after": "nan"}, None),
+        ({"retry-after": "-3"}, 0.0),
+        ({"retry-after": "2.5"}, 2.5),
+        ({"retry-after-ms": "inf", "retry-after": "4"}, 4.0),
+        ({"retry-after-ms": "1500"}, 1.5),
+    ],
+)
+def test_retry_after_must_be_a_finite_wait(headers: dict[str, str], expected: float | None) -> None:
+    assert retry_after(headers) == expected
+
+
+def test_an_absurd_retry_after_is_capped() -> None:
+    assert ReconnectPolicy().delay(1, retry_after=1e308) == LONGEST_RETRY_AFTER
