@@ -353,8 +353,28 @@ class Dispatcher:
             self._die(exc)
 
     def _handle_one(self) -> bool:
-        """Dispatch the next queued item; False when the thread should end."""
+        """Dispatch the next queued item (a frame, an event, or a burst of frames); False
+        when the thread should end."""
         core, item = self._queue.get()
+        if type(item) is list:  # frames a transport read in one go: one wake-up for all
+            for frame in item:
+                self._handle(core, frame)
+        else:
+            self._handle(core, item)
+        if not core.closed:
+            return True
+        with self._lock:
+            if core.state is SessionState.CLOSED and core in self._attached:
+                self._attached.remove(core)
+                self._lock.notify_all()
+            if self._attached or not self._queue.empty():
+                return True
+            self._exited, self._thread = self._thread, None
+            self._thread_ident = None
+            return False
+
+    def _handle(self, core: SessionCore, item: Any) -> None:
+        """Decode one item, let the core and the reducers see it, dispatch what they make."""
         event = self._decode(item) if isinstance(item, (bytes, str)) else item
         try:
             event = core.receive(event)
@@ -378,17 +398,6 @@ class Dispatcher:
         while self._derived:
             self._seq += 1
             self._dispatch(self._derived.popleft(), self._seq, core)
-        if not core.closed:
-            return True
-        with self._lock:
-            if core.state is SessionState.CLOSED and core in self._attached:
-                self._attached.remove(core)
-                self._lock.notify_all()
-            if self._attached or not self._queue.empty():
-                return True
-            self._exited, self._thread = self._thread, None
-            self._thread_ident = None
-            return False
 
     def _dispatch(self, event: Any, seq: int, core: SessionCore) -> None:
         entries = self._registry.take(event.type)

@@ -9,6 +9,7 @@ reported as a neutral :class:`~realtime_sync._transport.TransportEnded`.
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import threading
 import time
@@ -112,6 +113,9 @@ class _PromptApp(websocket.WebSocketApp):
 
     wake_every: float | None = None
     on_send_timeout: Callable[[], None] | None = None
+    # Frames read and not handed over yet, and what hands them over (set per connection).
+    burst: list[Any]
+    hand_over: Callable[[], None]
 
     def create_dispatcher(
         self,
@@ -123,7 +127,7 @@ class _PromptApp(websocket.WebSocketApp):
         inner = super().create_dispatcher(
             self.wake_every or ping_timeout, dispatcher, is_ssl, handleDisconnect
         )
-        return _CutOnSendTimeout(inner, self._send_timed_out)
+        return _CutOnSendTimeout(inner, self._send_timed_out, self)
 
     def _send_timed_out(self) -> None:
         if self.on_send_timeout is not None:
@@ -155,12 +159,30 @@ class _CutOnSendTimeout:
     cutting the socket before the lock is released means no frame can follow it.
     """
 
-    def __init__(self, inner: Any, on_timeout: Callable[[], None]) -> None:
+    def __init__(self, inner: Any, on_timeout: Callable[[], None], app: _PromptApp) -> None:
         self._inner = inner
         self._on_timeout = on_timeout
+        self._app = app
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+    def read(self, sock: Any, read_callback: Callable[[], Any], check_callback: Any) -> None:
+        """The read loop, handing frames over in bursts: those already on the socket are
+        read first, so a burst of events costs the dispatcher one wake-up, not one each."""
+        app = self._app
+
+        def read_burst() -> Any:
+            alive = read_callback()
+            waiting = len(app.burst)
+            if waiting and (not alive or waiting >= _BURST or not _more_ready(app.sock)):
+                app.hand_over()
+            return alive
+
+        try:
+            self._inner.read(sock, read_burst, check_callback)
+        finally:
+            app.hand_over()
 
     def send(self, sock: socket.socket, data: bytes) -> int:
         try:
@@ -168,6 +190,24 @@ class _CutOnSendTimeout:
         except websocket.WebSocketTimeoutException:
             self._on_timeout()
             raise
+
+
+_BURST = 64  # frames at most per hand-over: the first of them waits for the last
+
+
+def _more_ready(sock: Any) -> bool:
+    """Whether the socket has more to read right now (TLS may hold decrypted bytes that
+    select() does not see)."""
+    raw = getattr(sock, "sock", None)
+    if raw is None:
+        return False
+    pending = getattr(raw, "pending", None)
+    if pending is not None and pending():
+        return True
+    try:
+        return bool(select.select([raw], [], [], 0)[0])
+    except (OSError, ValueError):  # closed meanwhile: nothing more
+        return False
 
 
 class SendTimedOut(Exception):
@@ -223,6 +263,8 @@ class WebSocketConnection:
             on_close=self._handle_close,
         )
         self._app.wake_every = _wake_every(options.ping_interval, options.ping_timeout)
+        self._app.burst = []
+        self._app.hand_over = self._hand_over
         self._app.on_send_timeout = self._send_timed_out
         self._send_cut = False  # a send timed out and the socket was cut
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
@@ -250,6 +292,7 @@ class WebSocketConnection:
             # exchanged (its close() returns early when no longer "connected"): close it here.
             if self._socket is not None:
                 self._socket.shutdown()  # type: ignore[no-untyped-call]
+            self._hand_over()  # every frame goes before the end report
             self._finished = True
             self._on_end(self._ended())
 
@@ -310,7 +353,16 @@ class WebSocketConnection:
     ) -> None:
         # A fragmented message ends in a continuation frame, which says nothing of its
         # kind: only a whole binary frame is known to be binary.
-        self._on_frame(binary_frame(data) if opcode == websocket.ABNF.OPCODE_BINARY else data)
+        self._app.burst.append(
+            binary_frame(data) if opcode == websocket.ABNF.OPCODE_BINARY else data
+        )
+
+    def _hand_over(self) -> None:
+        """Pass the frames read so far to ``on_frame``: one, or a list of several."""
+        burst = self._app.burst
+        if burst:
+            self._app.burst = []
+            self._on_frame(burst[0] if len(burst) == 1 else burst)
 
     def _handle_error(self, app: websocket.WebSocketApp, exc: BaseException) -> None:
         sock = app.sock
