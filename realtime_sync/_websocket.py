@@ -9,7 +9,7 @@ reported as a neutral :class:`~realtime_sync._transport.TransportEnded`.
 from __future__ import annotations
 
 import contextlib
-import select
+import selectors
 import socket
 import threading
 import time
@@ -167,21 +167,38 @@ class _CutOnSendTimeout:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def read(self, sock: Any, read_callback: Callable[[], Any], check_callback: Any) -> None:
-        """The read loop, handing frames over in bursts: those already on the socket are
-        read first, so a burst of events costs the dispatcher one wake-up, not one each."""
+    def read(
+        self, sock: Any, read_callback: Callable[[], Any], check_callback: Callable[[], Any]
+    ) -> None:
+        """websocket-client's read loop (plain and TLS alike), handing frames over in
+        bursts: while more is already on the socket it is read first, so a burst of events
+        costs the dispatcher one wake-up, not one each. Asking costs nothing extra: the loop
+        asks the selector before every read anyway, without waiting while frames wait."""
         app = self._app
-
-        def read_burst() -> Any:
-            alive = read_callback()
-            waiting = len(app.burst)
-            if waiting and (not alive or waiting >= _BURST or not _more_ready(app.sock)):
-                app.hand_over()
-            return alive
-
+        raw = app.sock.sock if app.sock is not None else None
+        if raw is None:
+            return
+        pending = getattr(raw, "pending", None)  # TLS: decrypted bytes select() cannot see
+        selector = selectors.DefaultSelector()
+        selector.register(raw, selectors.EVENT_READ)
         try:
-            self._inner.read(sock, read_burst, check_callback)
+            while app.keep_running:
+                ready = (pending is not None and pending()) or selector.select(
+                    0 if app.burst else self._inner.ping_timeout
+                )
+                if not ready and app.burst:
+                    app.hand_over()  # nothing more for now: what was read goes
+                    ready = (pending is not None and pending()) or selector.select(
+                        self._inner.ping_timeout
+                    )
+                if ready:
+                    if not read_callback():
+                        break
+                    if len(app.burst) >= _BURST:
+                        app.hand_over()
+                check_callback()
         finally:
+            selector.close()
             app.hand_over()
 
     def send(self, sock: socket.socket, data: bytes) -> int:
@@ -193,21 +210,6 @@ class _CutOnSendTimeout:
 
 
 _BURST = 64  # frames at most per hand-over: the first of them waits for the last
-
-
-def _more_ready(sock: Any) -> bool:
-    """Whether the socket has more to read right now (TLS may hold decrypted bytes that
-    select() does not see)."""
-    raw = getattr(sock, "sock", None)
-    if raw is None:
-        return False
-    pending = getattr(raw, "pending", None)
-    if pending is not None and pending():
-        return True
-    try:
-        return bool(select.select([raw], [], [], 0)[0])
-    except (OSError, ValueError):  # closed meanwhile: nothing more
-        return False
 
 
 class SendTimedOut(Exception):
