@@ -102,8 +102,25 @@ class _Part:
     type: str | None = None
     text: list[str] = field(factory=list)
     transcript: list[str] = field(factory=list)
-    audio: list[bytes] = field(factory=list)
+    # The audio as it came, base64, decoded only when someone looks: decoding costs more
+    # than all the rest of an audio delta's handling, and most audio is never looked at.
+    encoded: list[str] = field(factory=list)
+    decoded: bytes = b""
     audio_bytes: int = 0  # counted even when the audio itself is not kept
+
+    def audio(self) -> bytes:
+        """The part's audio, decoding what arrived since the last look."""
+        if self.encoded:
+            self.decoded += b"".join(map(_decoded, self.encoded))
+            self.encoded.clear()
+        return self.decoded
+
+
+def _decoded(encoded: str) -> bytes:
+    try:
+        return base64.b64decode(encoded)
+    except (ValueError, TypeError):  # a server's garbage must not break every later look
+        return b""
 
 
 @define
@@ -144,7 +161,7 @@ class _Entry:
             status=item.status if item else None,
             text="".join(t for p in self.parts if p.type in _TEXT_PARTS for t in p.text),
             transcript="".join(t for p in self.parts for t in p.transcript),
-            audio=b"".join(a for p in self.parts for a in p.audio),
+            audio=b"".join(p.audio() for p in self.parts),
             call_id=item.call_id if item else None,
             name=item.name if item else None,
             arguments="".join(self.arguments) if self.arguments else None,
@@ -369,10 +386,10 @@ class ConversationState:
         if entry is not None:
             part = entry.part(event.content_index)
             part.type = part.type or "output_audio"
-            chunk = base64.b64decode(event.delta)
-            part.audio_bytes += len(chunk)
+            delta = event.delta
+            part.audio_bytes += decoded_size(delta)
             if self._keep_audio:
-                part.audio.append(chunk)
+                part.encoded.append(delta)
 
     def _on_transcript(self, event: TranscriptDeltaEvent) -> None:
         entry = self._entry(event.item_id)
@@ -415,8 +432,7 @@ class ConversationState:
         entry.truncated_ms = event.audio_end_ms
         part = entry.part(event.content_index)
         keep = event.audio_end_ms * self._audio_rate // 1000 * self._audio_width
-        audio = b"".join(part.audio)[:keep]
-        part.audio[:] = [audio] if audio else []
+        part.decoded = part.audio()[:keep]
         part.audio_bytes = min(part.audio_bytes, keep)
         part.transcript.clear()  # the server drops the transcript of truncated audio
         self._updated(entry, "truncated")
@@ -456,6 +472,14 @@ class ConversationState:
         self._order.clear()
         self._gone.clear()
         self._gone_order.clear()
+
+
+def decoded_size(encoded: str) -> int:
+    """How many bytes base64 text decodes to, without decoding it."""
+    size = len(encoded)
+    if size < 4:
+        return len(base64.b64decode(encoded)) if encoded else 0
+    return size // 4 * 3 - (encoded[-1] == "=") - (encoded[-2] == "=")
 
 
 def output_audio_format(session: Session | None) -> Any:

@@ -279,3 +279,18 @@ def test_an_id_deleted_and_created_again_is_an_item_again() -> None:
         added(message("item_x", "user", {"type": "input_text", "text": "two"})),
     )
     assert [(i.id, i.text) for i in state.items] == [("item_x", "two")]
+
+
+def test_audio_that_is_not_base64_leaves_the_rest_readable() -> None:
+    state = ConversationState()
+    where = {"response_id": "r", "item_id": "a1", "output_index": 0, "content_index": 0}
+    pcm = bytes(range(200)) * 24
+    feed(
+        state,
+        added(message("a1", "assistant")),
+        ev("response.output_audio.delta", delta="not base64 at all!", **where),
+        ev("response.output_audio.delta", delta=base64.b64encode(pcm).decode(), **where),
+    )
+    (item,) = state.items
+    assert item.audio == pcm  # the garbage is dropped, the audio kept
+    assert state.items[0].audio == pcm  # and a second look sees the same
