@@ -51,6 +51,7 @@ from ._turns import Reply, ResponseHandle
 from .events import (
     BETA_SERVER_EVENTS,
     GA_SERVER_EVENTS,
+    BacklogEvent,
     ClosedEvent,
     ContentPart,
     ContentPartEvent,
@@ -90,6 +91,7 @@ __all__ = [
     "AlreadyConnectedError",
     "Auth",
     "AuthenticationError",
+    "BacklogEvent",
     "BadRequestError",
     "ClientClosed",
     "ClosedEvent",

@@ -132,6 +132,7 @@ class RealtimeClient(Links, Handlers, Conversations):
         auto_tools: bool = True,
         allow_insecure: bool = False,
         reconnect: bool | ReconnectPolicy = True,
+        backlog_warning: float | None = 1.0,
     ) -> None:
         """Configure a client for OpenAI (or any OpenAI-compatible Realtime endpoint).
 
@@ -182,6 +183,8 @@ class RealtimeClient(Links, Handlers, Conversations):
                 (False: the app answers ``function_call`` items itself).
             allow_insecure: Allow a plain ``ws://`` (``http://``) URL to a host off this
                 machine, which shows the key to the network; refused otherwise.
+            backlog_warning: Dispatch ``client.backlog`` when received events wait longer
+                than this many seconds to be dispatched (None: never).
             reconnect: Survive lost connections and session expiry (the default): a
                 :class:`ReconnectPolicy`, True for the default one, False to end with the
                 first loss. See the README's "Long-running sessions".
@@ -298,6 +301,7 @@ class RealtimeClient(Links, Handlers, Conversations):
                 else decode_event
             ),
             on_failure=self._dispatcher_failed,
+            backlog_warning=backlog_warning,
         )
         self._event_ids = itertools.count(1)
         self._event_id_prefix = f"evt_{os.urandom(6).hex()}_"
@@ -371,6 +375,12 @@ class RealtimeClient(Links, Handlers, Conversations):
     def usage(self) -> UsageTotals:
         """Token totals of the client's sessions, summed over every ``response.done``."""
         return self._state.usage
+
+    @property
+    def backlog(self) -> tuple[int, float]:
+        """``(items waiting, seconds the last dispatched one had waited)``: how far
+        dispatching runs behind the socket (a burst of frames counts as one item)."""
+        return self._dispatcher.backlog, self._dispatcher.lag
 
     @property
     def rate_limits(self) -> tuple[RateLimit, ...]:

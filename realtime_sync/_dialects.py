@@ -117,6 +117,7 @@ CLIENT_SIDE_EVENTS = frozenset(
         "client.reconnected",
         "client.session_expiring",
         "client.session_rolled_over",
+        "client.backlog",
     }
 )
 """Events the client itself dispatches, about the connection rather than from the server."""

@@ -28,7 +28,7 @@ from ._errors import (
     UnknownEventTypeError,
     WouldDeadlockError,
 )
-from ._local_events import ClosedEvent, HandlerErrorEvent
+from ._local_events import BacklogEvent, ClosedEvent, HandlerErrorEvent
 from ._secrets import redact
 from ._server_events import ErrorEvent, decode_event
 from ._session import SessionCore, SessionState
@@ -249,13 +249,19 @@ class Dispatcher:
         decode: Callable[[bytes | str], Any] = decode_event,
         reducers: Sequence[Reducer] = (),
         on_failure: Callable[[InternalError], None] | None = None,
+        backlog_warning: float | None = None,
     ) -> None:
         self._registry = registry
         self._name = name
         self._decode = decode
         self._reducers = tuple(reducers)
         self._on_failure = on_failure
-        self._queue: queue.SimpleQueue[tuple[SessionCore, Any]] = queue.SimpleQueue()
+        # Each item with the time it was queued: how far behind dispatching runs.
+        self._queue: queue.SimpleQueue[tuple[SessionCore, Any, float]] = queue.SimpleQueue()
+        self._backlog_warning = backlog_warning
+        self._behind = False  # a client.backlog warning was made and the lag not yet gone
+        self.lag = 0.0
+        """Seconds the item dispatched last had waited in the queue."""
         # Guards the thread's life, the attached connections and the expectations.
         self._lock = threading.Condition()
         self._attached: list[SessionCore] = []
@@ -286,12 +292,18 @@ class Dispatcher:
 
     def submit(self, core: SessionCore, item: Any) -> None:
         """Queue a frame (bytes/str) or an event of ``core``'s connection. Any thread."""
-        self._queue.put((core, item))
+        self._queue.put((core, item, time.monotonic()))
 
     def sink(self, core: SessionCore) -> Callable[[Any], None]:
         """``submit`` bound to ``core``: what a transport calls for every frame."""
         put = self._queue.put
-        return lambda item: put((core, item))
+        now = time.monotonic
+        return lambda item: put((core, item, now()))
+
+    @property
+    def backlog(self) -> int:
+        """Items (frames, or bursts of them) waiting to be dispatched."""
+        return self._queue.qsize()
 
     def wait_detached(self, core: SessionCore, timeout: float) -> bool:
         """Wait until ``core``'s closing event was dispatched; when no connection is left,
@@ -355,7 +367,15 @@ class Dispatcher:
     def _handle_one(self) -> bool:
         """Dispatch the next queued item (a frame, an event, or a burst of frames); False
         when the thread should end."""
-        core, item = self._queue.get()
+        core, item, queued_at = self._queue.get()
+        self.lag = lag = time.monotonic() - queued_at
+        bound = self._backlog_warning
+        if bound is not None:
+            if not self._behind and lag > bound:  # warn once per stretch of lagging
+                self._behind = True
+                self._derived.append(BacklogEvent(events=self.backlog + 1, seconds=lag))
+            elif self._behind and lag < bound / 2:
+                self._behind = False
         if type(item) is list:  # frames a transport read in one go: one wake-up for all
             for frame in item:
                 self._handle(core, frame)

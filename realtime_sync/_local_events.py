@@ -17,6 +17,7 @@ from attrs import frozen
 from ._secrets import redact
 
 __all__ = [
+    "BacklogEvent",
     "ClosedEvent",
     "ConversationUpdatedEvent",
     "HandlerErrorEvent",
@@ -254,3 +255,16 @@ class SessionRolledOverEvent(_LocalEvent):
     """What was carried over (a :class:`realtime_sync.ReplayReport`)."""
     type: str = "client.session_rolled_over"
     """Always ``client.session_rolled_over``."""
+
+
+@frozen
+class BacklogEvent(_LocalEvent):
+    """``client.backlog``: events wait longer than ``backlog_warning`` seconds to be
+    dispatched: handlers (or the machine) do not keep up. Once per stretch of lagging."""
+
+    events: int
+    """Items waiting in the queue when it was noticed (a burst of frames counts once)."""
+    seconds: float
+    """How long the event dispatched then had waited."""
+    type: str = "client.backlog"
+    """Always ``client.backlog``."""

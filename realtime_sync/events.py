@@ -30,6 +30,7 @@ from ._dialects import (
     GA_SERVER_EVENTS,
 )
 from ._local_events import (
+    BacklogEvent,
     ClosedEvent,
     ConversationUpdatedEvent,
     HandlerErrorEvent,
@@ -136,6 +137,7 @@ __all__ = [
     "AudioFormat",
     "AudioInput",
     "AudioOutput",
+    "BacklogEvent",
     "ClientEvent",
     "ClientSecret",
     "ClosedEvent",

@@ -55,3 +55,40 @@ def test_frames_go_over_in_bursts_of_at_most_the_cap(monkeypatch: pytest.MonkeyP
     test_a_burst_arrives_whole_in_order_and_before_the_end(1000)
     assert max(sizes) <= _websocket._BURST
     assert len(sizes) < 1001 / 2  # most frames shared a hand-over with others
+
+
+def test_a_backlog_is_reported_once_per_stretch_and_observable() -> None:
+    from realtime_sync.testing import LocalRealtimeServer
+
+    with LocalRealtimeServer(api_key=KEY) as server:
+        client = RealtimeClient(api_key=KEY, url=server.url, reconnect=False, backlog_warning=0.2)
+        warnings: list[Any] = []
+        seen: list[str] = []
+        done = threading.Event()
+        slow = threading.Event()
+        client.on("client.backlog", warnings.append)
+
+        def handler(event: Any) -> None:
+            if slow.is_set():
+                threading.Event().wait(0.03)  # a handler slower than the events
+            seen.append(event.delta)
+            if event.delta == "last":
+                done.set()
+
+        client.on("response.output_text.delta", handler)
+        with client:
+            assert client.backlog == (0, client.backlog[1])
+            slow.set()
+            for n in range(30):  # about 0.9 s of handling queued at once
+                server.push({"type": "response.output_text.delta", "delta": str(n)})
+            server.push({"type": "response.output_text.delta", "delta": "last"})
+            assert done.wait(WAIT)
+            assert len(warnings) == 1
+            assert warnings[0].seconds > 0.2 and warnings[0].events >= 1
+            assert client.backlog[1] > 0.2  # the last one waited too
+            slow.clear()
+            done.clear()
+            server.push({"type": "response.output_text.delta", "delta": "last"})
+            assert done.wait(WAIT)
+            assert client.backlog[1] < 0.2 and len(warnings) == 1
+        assert seen[:30] == [str(n) for n in range(30)]
