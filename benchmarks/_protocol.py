@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 MODEL = "gpt-realtime"
-API_KEY = "sk-bench-not-a-real-key"  # the server accepts any key
+API_KEY = "rs-bench-not-a-real-key"  # the server accepts any key
 TEXT_DELTA = "response.output_text.delta"
 AUDIO_DELTA = "response.output_audio.delta"
 END_RESPONSE_ID = "resp_bench_end"  # the response.done that ends a paced stream

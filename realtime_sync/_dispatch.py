@@ -368,18 +368,12 @@ class Dispatcher:
         """Dispatch the next queued item (a frame, an event, or a burst of frames); False
         when the thread should end."""
         core, item, queued_at = self._queue.get()
-        self.lag = lag = time.monotonic() - queued_at
-        bound = self._backlog_warning
-        if bound is not None:
-            if not self._behind and lag > bound:  # warn once per stretch of lagging
-                self._behind = True
-                self._derived.append(BacklogEvent(events=self.backlog + 1, seconds=lag))
-            elif self._behind and lag < bound / 2:
-                self._behind = False
         if type(item) is list:  # frames a transport read in one go: one wake-up for all
             for frame in item:
+                self._note_lag(queued_at)
                 self._handle(core, frame)
         else:
+            self._note_lag(queued_at)
             self._handle(core, item)
         if not core.closed:
             return True
@@ -392,6 +386,19 @@ class Dispatcher:
             self._exited, self._thread = self._thread, None
             self._thread_ident = None
             return False
+
+    def _note_lag(self, queued_at: float) -> None:
+        """How long the item about to be handled waited; a warning past the bound, once
+        per stretch of lagging."""
+        self.lag = lag = time.monotonic() - queued_at
+        bound = self._backlog_warning
+        if bound is None:
+            return
+        if not self._behind and lag > bound:
+            self._behind = True
+            self._derived.append(BacklogEvent(events=self.backlog + 1, seconds=lag))
+        elif self._behind and lag < bound / 2:
+            self._behind = False
 
     def _handle(self, core: SessionCore, item: Any) -> None:
         """Decode one item, let the core and the reducers see it, dispatch what they make."""

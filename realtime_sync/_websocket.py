@@ -9,6 +9,7 @@ reported as a neutral :class:`~realtime_sync._transport.TransportEnded`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import selectors
 import socket
 import threading
@@ -25,6 +26,8 @@ from ._timeouts import wait_seconds
 from ._transport import EndKind, EndSink, FrameSink, TransportEnded, binary_frame
 
 __all__ = ["WebSocketConnection", "WebSocketTransport", "join_started"]
+
+logger = logging.getLogger("realtime_sync")
 
 # How long close() waits for the server's close frame before cutting the socket.
 CLOSE_HANDSHAKE_GRACE = 1.0
@@ -112,6 +115,7 @@ class _PromptApp(websocket.WebSocketApp):
     """
 
     wake_every: float | None = None
+    ping_every: float = 0.0  # seconds between keepalive pings, sent by the read loop
     on_send_timeout: Callable[[], None] | None = None
     # Frames read and not handed over yet, and what hands them over (set per connection).
     burst: list[Any]
@@ -181,8 +185,12 @@ class _CutOnSendTimeout:
         pending = getattr(raw, "pending", None)  # TLS: decrypted bytes select() cannot see
         selector = selectors.DefaultSelector()
         selector.register(raw, selectors.EVENT_READ)
+        next_ping = time.monotonic() + app.ping_every
         try:
             while app.keep_running:
+                if app.ping_every and time.monotonic() >= next_ping:
+                    next_ping = time.monotonic() + app.ping_every
+                    _ping(app)
                 ready = (pending is not None and pending()) or selector.select(
                     0 if app.burst else self._inner.ping_timeout
                 )
@@ -210,6 +218,22 @@ class _CutOnSendTimeout:
 
 
 _BURST = 64  # frames at most per hand-over: the first of them waits for the last
+
+
+def _ping(app: _PromptApp) -> None:
+    """Send a keepalive ping from the read loop: no ping thread per connection. Skipped
+    while another send holds the socket (a stuck one is the send timeout's to end); the
+    missing pong is then noticed as it would be anyway."""
+    sock = app.sock
+    # Counted as sent even when skipped: a peer that stopped reading owes a pong too.
+    app.last_ping_tm = time.time()
+    locked = getattr(sock, "lock", None)
+    if sock is None or (locked is not None and getattr(locked, "locked", bool)()):
+        return
+    try:
+        sock.ping(app.ping_payload)
+    except (OSError, websocket.WebSocketException):  # the read that follows finds out
+        logger.debug("a keepalive ping could not be sent", exc_info=True)
 
 
 class SendTimedOut(Exception):
@@ -265,6 +289,7 @@ class WebSocketConnection:
             on_close=self._handle_close,
         )
         self._app.wake_every = _wake_every(options.ping_interval, options.ping_timeout)
+        self._app.ping_every = options.ping_interval or 0.0
         self._app.burst = []
         self._app.hand_over = self._hand_over
         self._app.on_send_timeout = self._send_timed_out
@@ -280,7 +305,9 @@ class WebSocketConnection:
                 return
             self._app.run_forever(
                 sslopt=dict(options.sslopt or {}),
-                ping_interval=options.ping_interval or 0,
+                # Pings come from our read loop (ping_every): one thread fewer per
+                # connection. websocket-client still checks for the pong.
+                ping_interval=0,
                 ping_timeout=options.ping_timeout if options.ping_interval else None,
                 # Validation in pure Python caps receive at a few MB/s; json.loads checks
                 # UTF-8 anyway.
