@@ -14,6 +14,8 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+from realtime_sync.testing._catalogue import ga_session
+
 MODEL = "gpt-realtime"
 API_KEY = "rs-bench-not-a-real-key"  # the server accepts any key
 TEXT_DELTA = "response.output_text.delta"
@@ -60,40 +62,15 @@ def fake_id(prefix: str, n: int) -> str:
 
 
 def session(audio_format: str = "audio/pcm") -> dict[str, Any]:
-    """A GA session as ``session.created`` carries it (shape of the local test server's)."""
+    """A GA session as ``session.created`` carries it: the local test server's, with audio
+    output in ``audio_format``."""
     fmt = {"type": audio_format} | ({"rate": 24000} if audio_format == "audio/pcm" else {})
-    return {
-        "type": "realtime",
-        "object": "realtime.session",
-        "id": fake_id("sess_", 1),
-        "model": MODEL,
-        "output_modalities": ["audio"],
-        "instructions": "You are a helpful assistant on the benchmark's loopback server.",
-        "tools": [],
-        "tool_choice": "auto",
-        "max_output_tokens": "inf",
-        "tracing": None,
-        "prompt": None,
-        "expires_at": int(time.time()) + 3600,
-        "audio": {
-            "input": {
-                "format": fmt,
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": {
-                    "type": "server_vad",
-                    "threshold": 0.5,
-                    "prefix_padding_ms": 300,
-                    "silence_duration_ms": 200,
-                    "idle_timeout_ms": None,
-                    "create_response": True,
-                    "interrupt_response": True,
-                },
-            },
-            "output": {"format": fmt, "voice": "marin", "speed": 1.0},
-        },
-        "include": None,
-    }
+    created = ga_session(MODEL, int(time.time()) + 3600)
+    created["id"] = fake_id("sess_", 1)
+    created["output_modalities"] = ["audio"]
+    for direction in ("input", "output"):
+        created["audio"][direction]["format"] = fmt
+    return created
 
 
 def session_created(audio_format: str = "audio/pcm") -> dict[str, Any]:

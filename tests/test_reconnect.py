@@ -385,12 +385,7 @@ def test_a_token_provider_is_called_for_every_attempt(server: LocalRealtimeServe
         tokens.append(KEY)
         return KEY
 
-    client = RealtimeClient.azure(
-        endpoint=server.azure_endpoint,
-        deployment="gpt-realtime",
-        azure_ad_token_provider=provider,
-        reconnect=FAST,
-    )
+    client = azure_client(server, provider)
     seen = Seen(client)
     with client:
         server.reject_handshake(503, times=1)
@@ -713,13 +708,7 @@ def test_a_hanging_token_provider_neither_holds_close_nor_stops_the_attempts(
             release.wait(3 * WAIT)  # hangs on every reconnect
         return KEY
 
-    client = RealtimeClient.azure(
-        endpoint=server.azure_endpoint,
-        deployment="gpt-realtime",
-        azure_ad_token_provider=provider,
-        reconnect=FAST,
-        connect_timeout=0.5,
-    )
+    client = azure_client(server, provider, connect_timeout=0.5)
     seen = Seen(client)
     try:
         client.connect(timeout=WAIT)
@@ -748,12 +737,7 @@ def test_a_raising_token_provider_is_one_failed_attempt(
             raise failure
         return KEY
 
-    client = RealtimeClient.azure(
-        endpoint=server.azure_endpoint,
-        deployment="gpt-realtime",
-        azure_ad_token_provider=provider,
-        reconnect=FAST,
-    )
+    client = azure_client(server, provider)
     seen = Seen(client)
     with client:
         server.drop_connections()
@@ -849,6 +833,19 @@ def test_an_unquiet_rollover_window_keeps_one_timer_per_session() -> None:
             assert due.is_set()
             assert len(_clock._clock._heap) <= 4
             assert len(client._supervisor._timers) <= 2
+
+
+def azure_client(
+    server: LocalRealtimeServer, provider: Callable[[], str], **options: Any
+) -> RealtimeClient:
+    """An Azure client of the local server whose token comes from ``provider``."""
+    return RealtimeClient.azure(
+        endpoint=server.azure_endpoint,
+        deployment="gpt-realtime",
+        azure_ad_token_provider=provider,
+        reconnect=FAST,
+        **options,
+    )
 
 
 def thread_names() -> set[str]:
