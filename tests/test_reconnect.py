@@ -56,6 +56,22 @@ def make(server: LocalRealtimeServer) -> Iterator[Make]:
         client.close(timeout=WAIT)
 
 
+Start = Callable[..., tuple[RealtimeClient, "Seen"]]
+
+
+@pytest.fixture
+def start(make: Make) -> Start:
+    """A connected client of the socket server (options as for ``make``), and what it saw."""
+
+    def connected(*args: Any, **options: Any) -> tuple[RealtimeClient, Seen]:
+        client = make(*args, **options)
+        seen = Seen(client)
+        client.connect(timeout=WAIT)
+        return client, seen
+
+    return connected
+
+
 class Seen:
     """The client-side events a test watches, with a condition to wait on."""
 
@@ -90,11 +106,9 @@ def item_creates(received: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_a_drop_reconnects_and_replays_configuration_and_conversation(
-    server: LocalRealtimeServer, make: Make
+    server: LocalRealtimeServer, start: Start
 ) -> None:
-    client = make()
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    client, seen = start()
     client.session.update(session={"type": "realtime", "instructions": "Be brief."})
     client.session.update(session={"type": "realtime", "audio": {"output": {"voice": "alloy"}}})
     first = client.send_text("first question", timeout=WAIT)
@@ -154,7 +168,7 @@ def test_handlers_and_waits_carry_over_a_reconnect(server: LocalRealtimeServer, 
 
 
 def test_a_response_cut_off_by_a_drop_is_interrupted(
-    server: LocalRealtimeServer, make: Make
+    server: LocalRealtimeServer, start: Start
 ) -> None:
     slow = LocalRealtimeServer(api_key=KEY, delta_interval=0.3, delta_chunks=8).start()
     try:
@@ -204,11 +218,9 @@ def test_retry_interrupted_asks_again_and_the_message_is_not_duplicated() -> Non
 
 
 def test_sends_during_the_gap_arrive_once_in_order_after_the_replay(
-    server: LocalRealtimeServer, make: Make
+    server: LocalRealtimeServer, start: Start
 ) -> None:
-    client = make()
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    client, seen = start()
     client.send_text("before", timeout=WAIT)
     server.reject_handshake(503)  # every attempt fails until the sends are made
     server.drop_connections()
@@ -237,11 +249,9 @@ def test_sends_during_the_gap_arrive_once_in_order_after_the_replay(
 
 
 def test_gap_audio_is_dropped_and_reported_by_default(
-    server: LocalRealtimeServer, make: Make
+    server: LocalRealtimeServer, start: Start
 ) -> None:
-    client = make(ReconnectPolicy(initial_delay=0.3, max_delay=0.3))
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    client, seen = start(ReconnectPolicy(initial_delay=0.3, max_delay=0.3))
     client.send_text("hi", timeout=WAIT)
     server.drop_connections()
     seen.wait("client.reconnecting")
@@ -254,13 +264,13 @@ def test_gap_audio_is_dropped_and_reported_by_default(
     assert "input_audio_buffer.append" not in [e["type"] for e in server.connections[-1].received]
 
 
-def test_gap_audio_can_be_queued_up_to_a_duration(server: LocalRealtimeServer, make: Make) -> None:
+def test_gap_audio_can_be_queued_up_to_a_duration(
+    server: LocalRealtimeServer, start: Start
+) -> None:
     policy = ReconnectPolicy(
         initial_delay=0.3, max_delay=0.3, gap_audio="queue", gap_audio_seconds=0.3
     )
-    client = make(policy)
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    client, seen = start(policy)
     client.send_text("hi", timeout=WAIT)
     server.drop_connections()
     seen.wait("client.reconnecting")
@@ -272,10 +282,8 @@ def test_gap_audio_can_be_queued_up_to_a_duration(server: LocalRealtimeServer, m
     server.wait_for_received("input_audio_buffer.append", count=3, timeout=WAIT)
 
 
-def test_a_full_gap_queue_refuses_the_send(server: LocalRealtimeServer, make: Make) -> None:
-    client = make(ReconnectPolicy(initial_delay=5, max_delay=5, queue_max_events=3))
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+def test_a_full_gap_queue_refuses_the_send(server: LocalRealtimeServer, start: Start) -> None:
+    client, seen = start(ReconnectPolicy(initial_delay=5, max_delay=5, queue_max_events=3))
     client.send_text("hi", timeout=WAIT)
     server.drop_connections()
     seen.wait("client.reconnecting")
@@ -291,10 +299,10 @@ def test_a_full_gap_queue_refuses_the_send(server: LocalRealtimeServer, make: Ma
 # --- giving up, and what is never retried ---------------------------------------------------
 
 
-def test_close_during_the_backoff_returns_at_once(server: LocalRealtimeServer, make: Make) -> None:
-    client = make(ReconnectPolicy(initial_delay=30, max_delay=30))
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+def test_close_during_the_backoff_returns_at_once(
+    server: LocalRealtimeServer, start: Start
+) -> None:
+    client, seen = start(ReconnectPolicy(initial_delay=30, max_delay=30))
     waiting = client.expect("response.done")
     server.drop_connections()
     seen.wait("client.reconnecting")
@@ -311,11 +319,9 @@ def test_close_during_the_backoff_returns_at_once(server: LocalRealtimeServer, m
 
 
 def test_an_authentication_failure_is_never_retried(
-    server: LocalRealtimeServer, make: Make
+    server: LocalRealtimeServer, start: Start
 ) -> None:
-    client = make()
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    client, seen = start()
     waiting = client.expect("response.done")
     server.reject_handshake(401)
     server.drop_connections()
@@ -329,11 +335,9 @@ def test_an_authentication_failure_is_never_retried(
 
 @pytest.mark.parametrize(("code", "error_code"), [(3000, "invalid_api_key"), (4000, None)])
 def test_fatal_closes_are_not_retried(
-    server: LocalRealtimeServer, make: Make, code: int, error_code: str | None
+    server: LocalRealtimeServer, start: Start, code: int, error_code: str | None
 ) -> None:
-    client = make()
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    _, seen = start()
     if error_code is None:  # a 4000 refusal of the session's start on the next attempt
         server.fail_after_accept(4000, {"code": "beta_api_shape_disabled", "message": "no"})
         server.drop_connections()
@@ -349,10 +353,8 @@ def test_fatal_closes_are_not_retried(
     assert not closed.retryable
 
 
-def test_retry_after_is_honoured(server: LocalRealtimeServer, make: Make) -> None:
-    client = make()
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+def test_retry_after_is_honoured(server: LocalRealtimeServer, start: Start) -> None:
+    _, seen = start()
     server.reject_handshake(429, headers={"Retry-After": "1"}, times=1)
     server.drop_connections()
     first, second = seen.wait("client.reconnecting", count=2)
@@ -362,10 +364,8 @@ def test_retry_after_is_honoured(server: LocalRealtimeServer, make: Make) -> Non
     assert reconnected.attempts == 2 and reconnected.downtime >= 1.0
 
 
-def test_the_client_gives_up_after_max_attempts(server: LocalRealtimeServer, make: Make) -> None:
-    client = make(ReconnectPolicy(initial_delay=0.01, max_delay=0.02, max_attempts=3))
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+def test_the_client_gives_up_after_max_attempts(server: LocalRealtimeServer, start: Start) -> None:
+    client, seen = start(ReconnectPolicy(initial_delay=0.01, max_delay=0.02, max_attempts=3))
     server.reject_handshake(503)
     server.drop_connections()
     (closed,) = seen.wait("client.closed")
@@ -403,10 +403,10 @@ def test_a_first_connect_is_not_retried(server: LocalRealtimeServer, make: Make)
     client.connect(timeout=WAIT)
 
 
-def test_reconnect_false_ends_with_the_first_loss(server: LocalRealtimeServer, make: Make) -> None:
-    client = make(False)
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+def test_reconnect_false_ends_with_the_first_loss(
+    server: LocalRealtimeServer, start: Start
+) -> None:
+    client, seen = start(False)
     server.drop_connections()
     (closed,) = seen.wait("client.closed")
     assert closed.retryable and seen.of("client.reconnecting") == []
@@ -414,10 +414,8 @@ def test_reconnect_false_ends_with_the_first_loss(server: LocalRealtimeServer, m
         client.response.create()
 
 
-def test_a_silent_peer_is_replaced(server: LocalRealtimeServer, make: Make) -> None:
-    client = make(ping_interval=0.6, ping_timeout=0.3)
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+def test_a_silent_peer_is_replaced(server: LocalRealtimeServer, start: Start) -> None:
+    _, seen = start(ping_interval=0.6, ping_timeout=0.3)
     server.answer_pings(False)
     lost_at = time.monotonic()
     seen.wait("client.reconnecting")
@@ -508,11 +506,9 @@ def test_in_process_reconnects_too() -> None:
 
 
 def test_replayed_items_make_no_conversation_events(
-    server: LocalRealtimeServer, make: Make
+    server: LocalRealtimeServer, start: Start
 ) -> None:
-    client = make()
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    client, seen = start()
     client.send_text("one", timeout=WAIT)
     updates: list[Any] = []
     client.on("client.conversation.*", updates.append)
@@ -526,11 +522,9 @@ def test_replayed_items_make_no_conversation_events(
 
 
 def test_a_dispatcher_failure_while_reconnecting_leaves_the_client_usable(
-    server: LocalRealtimeServer, make: Make
+    server: LocalRealtimeServer, start: Start
 ) -> None:
-    client = make(ReconnectPolicy(initial_delay=0.3, max_delay=0.3))
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    client, seen = start(ReconnectPolicy(initial_delay=0.3, max_delay=0.3))
     original = client._dispatcher._decode
 
     def broken(data: bytes | str) -> Any:
@@ -554,11 +548,9 @@ def test_a_dispatcher_failure_while_reconnecting_leaves_the_client_usable(
 
 
 def test_a_hung_handshake_is_given_up_on_and_the_next_attempt_works(
-    server: LocalRealtimeServer, make: Make
+    server: LocalRealtimeServer, start: Start
 ) -> None:
-    client = make(connect_timeout=1.0)
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    _, seen = start(connect_timeout=1.0)
     server.hang_handshakes(times=1)
     server.drop_connections()
     _, second = seen.wait("client.reconnecting", count=2, timeout=WAIT)
@@ -569,11 +561,9 @@ def test_a_hung_handshake_is_given_up_on_and_the_next_attempt_works(
 
 
 def test_a_drop_mid_response_interrupts_it_and_the_server_gets_the_conversation_back(
-    server: LocalRealtimeServer, make: Make
+    server: LocalRealtimeServer, start: Start
 ) -> None:
-    client = make()
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    client, seen = start()
     client.send_text("first", timeout=WAIT)
     server.drop_during_response(after_deltas=2)
     with pytest.raises(ResponseInterruptedError):
@@ -591,11 +581,9 @@ def test_a_drop_mid_response_interrupts_it_and_the_server_gets_the_conversation_
 
 
 def test_a_half_open_server_is_left_and_rejoined_when_it_answers(
-    server: LocalRealtimeServer, make: Make
+    server: LocalRealtimeServer, start: Start
 ) -> None:
-    client = make(ping_interval=0.6, ping_timeout=0.3, connect_timeout=1.0)
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    client, seen = start(ping_interval=0.6, ping_timeout=0.3, connect_timeout=1.0)
     server.half_open()
     seen.wait("client.reconnecting", count=2, timeout=WAIT)  # new attempts get no session
     assert not client.connected
@@ -622,10 +610,8 @@ def test_an_error_storm_is_not_a_reason_to_reconnect(
     assert seen.of("client.reconnecting") == [] and len(server.connections) == 1
 
 
-def test_expire_sessions_rolls_over(server: LocalRealtimeServer, make: Make) -> None:
-    client = make()
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+def test_expire_sessions_rolls_over(server: LocalRealtimeServer, start: Start) -> None:
+    client, seen = start()
     client.send_text("keep me", timeout=WAIT)
     server.expire_sessions()
     (rolled,) = seen.wait("client.session_rolled_over")
@@ -651,11 +637,9 @@ def test_reconnecting_over_tls_trusts_the_same_ca(tmp_path: Any) -> None:
 
 
 def test_an_expiry_is_not_logged_as_an_unheard_error(
-    server: LocalRealtimeServer, make: Make, caplog: pytest.LogCaptureFixture
+    server: LocalRealtimeServer, start: Start, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = make()
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    _, seen = start()
     with caplog.at_level("WARNING", logger="realtime_sync"):
         server.expire_sessions()
         seen.wait("client.session_rolled_over")
@@ -753,11 +737,9 @@ def test_a_raising_token_provider_is_one_failed_attempt(
     ],
 )
 def test_an_item_the_server_described_oddly_does_not_stop_the_replay(
-    server: LocalRealtimeServer, make: Make, content: list[Any]
+    server: LocalRealtimeServer, start: Start, content: list[Any]
 ) -> None:
-    client = make()
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    client, seen = start()
     client.send_text("fine", timeout=WAIT)
     server.push(
         {
@@ -891,11 +873,9 @@ def test_a_handlers_close_while_an_attempt_connects_makes_one_client_closed(
 
 
 def test_the_new_sessions_announcements_of_replayed_items_are_not_dispatched(
-    server: LocalRealtimeServer, make: Make
+    server: LocalRealtimeServer, start: Start
 ) -> None:
-    client = make()
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    client, seen = start()
     client.send_text("hello", timeout=WAIT)
     before = {item.id: (item.text, item.transcript) for item in client.conversation.items}
     announced: list[Any] = []
@@ -1017,11 +997,9 @@ def test_connect_after_close_is_not_disturbed_by_a_slowly_closing_rolled_session
     [(403, None), (None, "insufficient_quota"), (None, "account_deactivated")],
 )
 def test_refusals_on_a_reconnect_attempt_end_the_client(
-    server: LocalRealtimeServer, make: Make, status: int | None, error_code: str | None
+    server: LocalRealtimeServer, start: Start, status: int | None, error_code: str | None
 ) -> None:
-    client = make()
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    _, seen = start()
     if status is not None:
         server.reject_handshake(status)
     else:
@@ -1035,11 +1013,9 @@ def test_refusals_on_a_reconnect_attempt_end_the_client(
 
 @pytest.mark.parametrize("error_code", ["insufficient_quota", "billing_hard_limit_reached"])
 def test_a_fatal_error_ending_a_session_is_not_retried(
-    server: LocalRealtimeServer, make: Make, error_code: str
+    server: LocalRealtimeServer, start: Start, error_code: str
 ) -> None:
-    client = make()
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    client, seen = start()
     errored = client.expect("error")
     server.push({"type": "error", "error": {"type": "invalid_request_error", "code": error_code}})
     errored.wait(WAIT)
@@ -1050,11 +1026,9 @@ def test_a_fatal_error_ending_a_session_is_not_retried(
 
 @pytest.mark.parametrize("code", [1012, 1013])
 def test_restart_and_try_again_later_closes_are_retried(
-    server: LocalRealtimeServer, make: Make, code: int
+    server: LocalRealtimeServer, start: Start, code: int
 ) -> None:
-    client = make()
-    seen = Seen(client)
-    client.connect(timeout=WAIT)
+    _, seen = start()
     server.close_connections(code)
     seen.wait("client.reconnected")
 
@@ -1072,7 +1046,7 @@ def test_the_expiry_notice_comes_with_reconnect_off_too() -> None:
 
 
 def test_a_tool_running_across_a_drop_answers_after_the_replay(
-    server: LocalRealtimeServer, make: Make
+    server: LocalRealtimeServer, make: Make, start: Start
 ) -> None:
     client = make()
     seen = Seen(client)
