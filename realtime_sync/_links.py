@@ -236,11 +236,18 @@ class Links:
 
     def _failed_attempt(self, detail: str, cause: BaseException | None) -> SessionCore:
         """A connection that never was, reported as unreachable: the attempt failed."""
-        core = SessionCore(self._target.display_url)
-        self._dispatcher.attach(core)
-        self._dispatcher.submit(
-            core, TransportEnded("unreachable", opened=False, detail=detail, cause=cause)
+        return self._ended_unopened(
+            TransportEnded("unreachable", opened=False, detail=detail, cause=cause)
         )
+
+    def _ended_unopened(self, ended: TransportEnded, *, requested: bool = False) -> SessionCore:
+        """A core for a connection that never opened, whose end is reported at once: the
+        dispatcher turns it into a closing event like any other."""
+        core = SessionCore(self._target.display_url)
+        if requested:
+            core.request_close()
+        self._dispatcher.attach(core)
+        self._dispatcher.submit(core, ended)
         return core
 
     def _abandon_link(self, core: SessionCore, error: Exception, *, polite: bool) -> None:
@@ -277,10 +284,9 @@ class Links:
         if outage and link.core.closed and self._supervisor.reconnecting:
             # Between two connections: the last one's end was reported as a reconnect, and
             # no other end is coming, so the final client.closed comes from here.
-            core = self._closing = SessionCore(link.core.display_url)
-            core.request_close()
-            self._dispatcher.attach(core)
-            self._dispatcher.submit(core, TransportEnded("closed", opened=False))
+            core = self._closing = self._ended_unopened(
+                TransportEnded("closed", opened=False), requested=True
+            )
             if not self._dispatcher.on_dispatcher_thread():
                 self._dispatcher.wait_detached(core, deadline - time.monotonic())
 
@@ -318,13 +324,13 @@ class Links:
         :class:`TransportError` when the socket fails mid-send.
         """
         event_id, data, event = self._encode(event)
-        audio_ms = self._audio_ms(event)
         supervisor = self._supervisor
         gap = supervisor.gap
         while True:
             link = self._link
             with gap.lock:
-                if gap.offer(event_id, data, audio_ms):
+                if gap.holding:
+                    gap.offer(event_id, data, self._audio_ms(event))
                     self._record_sent(event, event_id)
                     break
             if link is not None and link.connection.opened and not link.core.close_requested:
@@ -344,7 +350,7 @@ class Links:
                 # one came meanwhile (then send there).
                 if self._link is link and supervisor.may_queue():
                     gap.hold()
-                    gap.offer(event_id, data, audio_ms)
+                    gap.offer(event_id, data, self._audio_ms(event))
                     break
         supervisor.sent(event)
         return event_id
