@@ -1,9 +1,9 @@
 """The I/O shell: the one module that touches websocket-client.
 
-websocket-client's ``WebSocketApp.run_forever`` runs on a daemon thread with its built-in
-ping thread. Its callbacks here do almost nothing: hand each frame on and record how the
-connection ended, so the socket thread is always free to answer pings. How it ended is
-reported as a neutral :class:`~realtime_sync._transport.TransportEnded`.
+websocket-client's ``WebSocketApp.run_forever`` runs on a daemon thread, whose read loop
+also sends the keepalive pings. Its callbacks here do almost nothing: hand frames on and
+record how the connection ended, so the socket thread is always free to answer pings. How it
+ended is reported as a neutral :class:`~realtime_sync._transport.TransportEnded`.
 """
 
 from __future__ import annotations
@@ -175,14 +175,22 @@ class _CutOnSendTimeout:
         self, sock: Any, read_callback: Callable[[], Any], check_callback: Callable[[], Any]
     ) -> None:
         """websocket-client's read loop (plain and TLS alike), handing frames over in
-        bursts: while more is already on the socket it is read first, so a burst of events
-        costs the dispatcher one wake-up, not one each. Asking costs nothing extra: the loop
-        asks the selector before every read anyway, without waiting while frames wait."""
+        bursts: while another whole frame is buffered, or more is on the socket, it is read
+        first, so a burst of events costs the dispatcher one wake-up, not one each. Frames
+        already read are handed over before waiting for the rest of a partial one."""
         app = self._app
-        raw = app.sock.sock if app.sock is not None else None
-        if raw is None:
+        sock = app.sock
+        raw = sock.sock if sock is not None else None
+        if sock is None or raw is None:
             return
-        pending = getattr(raw, "pending", None)  # TLS: decrypted bytes select() cannot see
+        frames = sock.frame_buffer
+        assert isinstance(frames, _ReadAhead)  # installed by on_open, before the first read
+        frame_ready = frames.frame_ready
+        tls_pending = getattr(raw, "pending", None)  # decrypted bytes select() cannot see
+
+        def pending() -> bool:
+            return frame_ready() or bool(tls_pending is not None and tls_pending())
+
         selector = selectors.DefaultSelector()
         selector.register(raw, selectors.EVENT_READ)
         next_ping = time.monotonic() + app.ping_every
@@ -191,14 +199,10 @@ class _CutOnSendTimeout:
                 if app.ping_every and time.monotonic() >= next_ping:
                     next_ping = time.monotonic() + app.ping_every
                     _ping(app)
-                ready = (pending is not None and pending()) or selector.select(
-                    0 if app.burst else self._inner.ping_timeout
-                )
+                ready = pending() or selector.select(0 if app.burst else self._inner.ping_timeout)
                 if not ready and app.burst:
                     app.hand_over()  # nothing more for now: what was read goes
-                    ready = (pending is not None and pending()) or selector.select(
-                        self._inner.ping_timeout
-                    )
+                    ready = pending() or selector.select(self._inner.ping_timeout)
                 if ready:
                     if not read_callback():
                         break
@@ -234,6 +238,59 @@ def _ping(app: _PromptApp) -> None:
         sock.ping(app.ping_payload)
     except (OSError, websocket.WebSocketException):  # the read that follows finds out
         logger.debug("a keepalive ping could not be sent", exc_info=True)
+
+
+_READ_AHEAD = 65536  # bytes asked of the socket at a time: many small frames per call
+
+
+class _ReadAhead(websocket._abnf.frame_buffer):
+    """websocket-client's frame reader with a read-ahead buffer.
+
+    The stock reader asks the socket for exactly what it needs next (a 2-byte header, then
+    the length, then the payload): three system calls per frame. This one asks for up to
+    64 KB at once and serves headers and payloads from that, so a burst of small events
+    costs one call for hundreds of frames. Frames are parsed and checked as before.
+    """
+
+    def __init__(self, recv: Callable[[int], bytes]) -> None:
+        super().__init__(recv, skip_utf8_validation=True)
+        self._data = b""
+        self._at = 0  # how much of _data was served
+
+    def recv_strict(self, bufsize: int) -> bytes:
+        at, end = self._at, self._at + bufsize
+        if end <= len(self._data):
+            self._at = end
+            return self._data[at:end]
+        parts = [self._data[at:]]
+        have = len(parts[0])
+        try:
+            while have < bufsize:
+                # Whatever is there, up to 64 KB, or the rest of a large frame in one go.
+                part = self.recv(max(_READ_AHEAD, bufsize - have))
+                parts.append(part)
+                have += len(part)
+        finally:  # a read that failed keeps what came before it
+            self._data, self._at = b"".join(parts), 0
+        self._at = bufsize
+        return self._data[:bufsize]
+
+    def frame_ready(self) -> bool:
+        """Whether a whole frame is buffered: reading it then cannot wait on the socket."""
+        data, at = self._data, self._at
+        if len(data) - at < 2:
+            return False
+        length = data[at + 1] & 0x7F
+        start = at + 2
+        if length == 126:
+            start += 2
+            length = int.from_bytes(data[at + 2 : start], "big")
+        elif length == 127:
+            start += 8
+            length = int.from_bytes(data[at + 2 : start], "big")
+        if data[at + 1] & 0x80:  # masked (servers do not mask, but the frame says so)
+            start += 4
+        return start <= len(data) and start + length <= len(data)
 
 
 class SendTimedOut(Exception):
@@ -368,6 +425,9 @@ class WebSocketConnection:
     def _handle_open(self, app: websocket.WebSocketApp) -> None:
         self._socket = app.sock
         if app.sock is not None:
+            # Nothing was read past the upgrade's reply (it is read a byte at a time), so
+            # the reader can be swapped before the first frame.
+            app.sock.frame_buffer = _ReadAhead(app.sock._recv)
             # Bounds each write (and a read stalled mid-frame; the read loop selects before
             # reading, so an idle connection never times out). Set after the upgrade, whose
             # own bound is connect()'s.

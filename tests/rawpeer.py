@@ -46,7 +46,9 @@ def text_frame(event: dict[str, Any]) -> bytes:
     payload = json.dumps(event).encode()
     if len(payload) < 126:
         return bytes([0x81, len(payload)]) + payload
-    return bytes([0x81, 126]) + struct.pack("!H", len(payload)) + payload
+    if len(payload) < 65536:
+        return bytes([0x81, 126]) + struct.pack("!H", len(payload)) + payload
+    return bytes([0x81, 127]) + struct.pack("!Q", len(payload)) + payload
 
 
 class RawPeer:

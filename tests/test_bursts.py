@@ -92,3 +92,133 @@ def test_a_backlog_is_reported_once_per_stretch_and_observable() -> None:
             assert done.wait(WAIT)
             assert client.backlog[1] < 0.2 and len(warnings) == 1
         assert seen[:30] == [str(n) for n in range(30)]
+
+
+def _session_then(send_after_created: Any) -> Any:
+    """A peer script: upgrade, session.created, then ``send_after_created(peer, conn)``."""
+
+    def script(peer: RawPeer, conn: socket.socket, request: bytes) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.sendall(upgrade_reply(request))
+        conn.sendall(text_frame({"type": "session.created", "session": {"id": "sess_1"}}))
+        send_after_created(peer, conn)
+        peer.release.wait(WAIT)
+
+    return script
+
+
+def _delta(text: str) -> bytes:
+    return text_frame({"type": "response.output_text.delta", "delta": text})
+
+
+def test_a_frame_cut_by_a_pause_does_not_hold_back_the_frames_before_it() -> None:
+    # One write carries a whole frame and the first half of the next; the rest comes only
+    # once the first was delivered. Read ahead, the half frame must not be waited for.
+    second = _delta("b" * 300)
+    rest_sent = threading.Event()
+
+    def cut_in_two(peer: RawPeer, conn: socket.socket) -> None:
+        conn.sendall(_delta("a") + second[:150])
+        first_seen.wait(WAIT * 2)  # longer than the client is given: a hold-up shows
+        conn.sendall(second[150:])
+        rest_sent.set()
+
+    first_seen = threading.Event()
+    seen: list[str] = []
+    both = threading.Event()
+
+    def on_delta(event: Any) -> None:
+        seen.append(event.delta)
+        if event.delta == "a":
+            first_seen.set()
+        else:
+            both.set()
+
+    with RawPeer(_session_then(cut_in_two)) as peer:
+        client = RealtimeClient(api_key=KEY, url=peer.url, reconnect=False)
+        client.on("response.output_text.delta", on_delta)
+        with client:
+            assert first_seen.wait(WAIT), "the whole frame waited for the half one after it"
+            assert not rest_sent.is_set()
+            assert both.wait(WAIT)
+        peer.release.set()
+    assert seen == ["a", "b" * 300]
+
+
+def test_frames_of_every_length_arrive_whole_however_the_bytes_are_cut() -> None:
+    # 7-, 16- and 64-bit lengths, frames larger than the read-ahead, headers and payloads
+    # split at every kind of boundary by writes of odd sizes with pauses between them.
+    sizes = [0, 1, 125, 126, 127, 65535, 65536, 70000, 1, 300_000, 5, 2]
+    texts = [chr(ord("a") + n % 26) * size for n, size in enumerate(sizes)]
+    stream = b"".join(_delta(text) for text in texts)
+    pieces = [1, 2, 3, 7, 64, 129, 1000, 65536, 3]
+
+    def dribble(peer: RawPeer, conn: socket.socket) -> None:
+        at = n = 0
+        while at < len(stream):
+            piece = pieces[n % len(pieces)]
+            conn.sendall(stream[at : at + piece])
+            at += piece
+            n += 1
+            if n % 5 == 0:
+                threading.Event().wait(0.002)  # let the reader catch up mid-frame
+
+    seen: list[str] = []
+    done = threading.Event()
+
+    def on_delta(event: Any) -> None:
+        seen.append(event.delta)
+        if len(seen) == len(texts):
+            done.set()
+
+    with RawPeer(_session_then(dribble)) as peer:
+        client = RealtimeClient(api_key=KEY, url=peer.url, reconnect=False)
+        client.on("response.output_text.delta", on_delta)
+        with client:
+            assert done.wait(WAIT * 2)
+        peer.release.set()
+    assert [len(text) for text in seen] == sizes
+    assert seen == texts
+
+
+def test_a_burst_of_small_frames_takes_few_reads_of_the_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Read frame by frame, each costs three reads (header, length, payload).
+    import websocket._core
+
+    reads: list[int] = []
+    real_recv = websocket._core.recv
+
+    def counting(sock: Any, bufsize: int) -> bytes:
+        reads.append(bufsize)
+        return real_recv(sock, bufsize)
+
+    monkeypatch.setattr(websocket._core, "recv", counting)
+    test_a_burst_arrives_whole_in_order_and_before_the_end(1000)
+    assert len(reads) < 100, f"{len(reads)} reads for about 1000 frames"
+
+
+@pytest.mark.parametrize(
+    ("data", "ready"),
+    [
+        (b"", False),
+        (b"\x81", False),
+        (b"\x81\x00", True),  # an empty frame
+        (b"\x81\x03ab", False),
+        (b"\x81\x03abc", True),
+        (b"\x81\x03abcd", True),  # and the start of the next
+        (b"\x81\x7e\x00", False),  # a 16-bit length cut short
+        (b"\x81\x7e\x00\x7e" + b"x" * 125, False),
+        (b"\x81\x7e\x00\x7e" + b"x" * 126, True),
+        (b"\x81\x7f" + (65536).to_bytes(8, "big") + b"x" * 65535, False),
+        (b"\x81\x7f" + (65536).to_bytes(8, "big") + b"x" * 65536, True),
+        (b"\x81\x82mask", False),  # masked: the key counts as header
+        (b"\x81\x82maskxy", True),
+    ],
+)
+def test_a_frame_is_ready_only_when_all_of_it_is_buffered(data: bytes, ready: bool) -> None:
+    frames = _websocket._ReadAhead(lambda size: b"")
+    frames._data = b"\x81\x01z" + data  # behind one frame already served
+    frames._at = 3
+    assert frames.frame_ready() is ready
