@@ -116,9 +116,9 @@ class _Resource:
 
     def _send(self, event_type: str, event_id: str | None, **fields: Any) -> str:
         payload = {"type": event_type}
-        payload.update(
-            (name, to_json(value)) for name, value in fields.items() if value is not None
-        )
+        for name, value in fields.items():
+            if value is not None:  # text (audio, ids) is sent as it is: the common case
+                payload[name] = value if type(value) is str else to_json(value)
         if event_id is not None:
             payload["event_id"] = event_id
         return self._client.send(payload)
@@ -208,10 +208,14 @@ class InputAudioBufferResource(_Resource):
         elif isinstance(audio, (bytes, bytearray, memoryview)):
             raw = bytes(audio)
             self._check_whole_samples(len(raw), "")
-            chunks = [
-                base64.b64encode(raw[i : i + _MAX_APPEND_RAW]).decode("ascii")
-                for i in range(0, len(raw), _MAX_APPEND_RAW)
-            ]
+            chunks = (
+                [base64.b64encode(raw).decode("ascii")]
+                if 0 < len(raw) <= _MAX_APPEND_RAW  # the common case, without slicing
+                else [
+                    base64.b64encode(raw[i : i + _MAX_APPEND_RAW]).decode("ascii")
+                    for i in range(0, len(raw), _MAX_APPEND_RAW)
+                ]
+            )
         else:
             raise InvalidEventError(
                 f"audio must be bytes (raw audio) or str (base64), not {type(audio).__name__}"
