@@ -1,6 +1,6 @@
 """Benchmarks of realtime_sync against its stack's floor and the official ``openai`` SDK.
 
-    python benchmarks/bench.py [--quick] [--only NAME ...] [--runs N] [--guard]
+    python benchmarks/bench.py [--quick] [--only NAME ...] [--runs N] [--guard] [--stdlib-json]
 
 A loopback Realtime server runs in a process of its own (``_server.py``) and each
 measurement in a child process of its own (``_measure.py``); every figure is printed beside
@@ -41,6 +41,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path[1:1] = [str(HERE.parent)]  # measure this checkout of realtime_sync
+if "--stdlib-json" in sys.argv[1:]:  # before anything imports realtime_sync (or forks)
+    sys.modules["orjson"] = None  # type: ignore[assignment]  # importing it now fails
 
 import _measure  # noqa: E402
 import _report as report  # noqa: E402
@@ -284,6 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--guard", action="store_true", help="apply the guard's exit code to a full run"
     )
+    parser.add_argument(
+        "--stdlib-json",
+        action="store_true",
+        help="measure realtime_sync as installed without its orjson extra",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args(argv)
     names = [ALIASES.get(n, n) for n in (args.only or (QUICK if args.quick else MEASUREMENTS))]
@@ -304,7 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     results: dict[str, Any] = {name: {} for name in MEASUREMENTS}
     errors: list[dict[str, str]] = []
-    print(f"realtime_sync {realtime_sync.__version__} from {Path(realtime_sync.__file__).parent}")
+    print(
+        f"realtime_sync {realtime_sync.__version__} from {Path(realtime_sync.__file__).parent}, "
+        f"JSON by {_json_backend()}"
+    )
     with ServerProcess() as server:  # ended on the way out, whatever happens
         try:
             run_all(server.port, names, cfg, runs, results=results, errors=errors)
@@ -350,6 +360,7 @@ def environment() -> dict[str, Any]:
     import realtime_sync
 
     return {
+        "json": _json_backend(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
@@ -361,6 +372,12 @@ def environment() -> dict[str, Any]:
             "openai": openai.__version__,
         },
     }
+
+
+def _json_backend() -> str:
+    from realtime_sync import _json
+
+    return "the standard library" if _json._fast_encode is None else "orjson"
 
 
 def _finite(value: Any) -> Any:

@@ -57,6 +57,29 @@ _strict_encoder = json.JSONEncoder(
 )
 
 
+def _made_once(encoder: json.JSONEncoder) -> Callable[[Mapping[str, Any]], str]:
+    """``encoder.encode`` for a dict, with the C encoder made once instead of on every call
+    (a third of the time a small event takes)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # a Python without the C accelerator
+        return encoder.encode
+    iterencode = make(
+        None,  # no circular check (check_circular=False)
+        encoder.default,
+        json.encoder.encode_basestring,  # ensure_ascii=False
+        encoder.indent,
+        encoder.key_separator,
+        encoder.item_separator,
+        encoder.sort_keys,
+        encoder.skipkeys,
+        encoder.allow_nan,
+    )
+    return lambda payload: "".join(iterencode(payload, 0))
+
+
+_encode_strictly = _made_once(_strict_encoder)
+
+
 def _is_flat(payload: Mapping[str, Any]) -> bool:
     """Whether the event is string keys to strings, integers, booleans and None only (as an
     audio append is): then only a lone surrogate can be wrong, and UTF-8 encoding finds it,
@@ -73,7 +96,7 @@ def _encode_with_stdlib(payload: Mapping[str, Any]) -> bytes:
     if not _is_flat(payload):
         _refuse_problem(payload, check_strings=False)
     try:
-        return _strict_encoder.encode(payload).encode("utf-8")
+        return _encode_strictly(payload).encode("utf-8")
     except UnicodeEncodeError:
         _refuse_problem(payload, check_strings=True)
         raise  # pragma: no cover  # the walk names every string UTF-8 cannot encode
