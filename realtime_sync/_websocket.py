@@ -241,6 +241,7 @@ def _ping(app: _PromptApp) -> None:
 
 
 _READ_AHEAD = 65536  # bytes asked of the socket at a time: many small frames per call
+_READ_MOST = 1 << 20
 
 
 class _ReadAhead(websocket._abnf.frame_buffer):
@@ -266,12 +267,16 @@ class _ReadAhead(websocket._abnf.frame_buffer):
         have = len(parts[0])
         try:
             while have < bufsize:
-                # Whatever is there, up to 64 KB, or the rest of a large frame in one go.
-                part = self.recv(max(_READ_AHEAD, bufsize - have))
+                # Whatever is there, at least 64 KB, at most 1 MB of a large frame per call
+                # (Python allocates the whole size asked for before the call).
+                part = self.recv(min(max(_READ_AHEAD, bufsize - have), _READ_MOST))
                 parts.append(part)
                 have += len(part)
         finally:  # a read that failed keeps what came before it
             self._data, self._at = b"".join(parts), 0
+        if have == bufsize:  # nothing read past it: no copy (a large frame, mostly)
+            data, self._data = self._data, b""
+            return data
         self._at = bufsize
         return self._data[:bufsize]
 
