@@ -358,9 +358,7 @@ class Links:
     def _encode(self, event: Mapping[str, Any] | Model) -> tuple[str, bytes, Mapping[str, Any]]:
         if isinstance(event, Model):
             event = event.to_dict()
-        event_id = (
-            event.get("event_id") if type(event) is dict or isinstance(event, Mapping) else None
-        )
+        event_id = event.get("event_id") if isinstance(event, Mapping) else None
         if not event_id:
             event_id = f"{self._event_id_prefix}{next(self._event_ids)}"
         data = encode_client_event(event, event_id=event_id)  # checks it all; nothing sent yet

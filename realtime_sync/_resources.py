@@ -208,14 +208,10 @@ class InputAudioBufferResource(_Resource):
         elif isinstance(audio, (bytes, bytearray, memoryview)):
             raw = bytes(audio)
             self._check_whole_samples(len(raw), "")
-            chunks = (
-                [base64.b64encode(raw).decode("ascii")]
-                if 0 < len(raw) <= _MAX_APPEND_RAW  # the common case, without slicing
-                else [
-                    base64.b64encode(raw[i : i + _MAX_APPEND_RAW]).decode("ascii")
-                    for i in range(0, len(raw), _MAX_APPEND_RAW)
-                ]
-            )
+            chunks = [
+                base64.b64encode(raw[i : i + _MAX_APPEND_RAW]).decode("ascii")
+                for i in range(0, len(raw), _MAX_APPEND_RAW)
+            ]
         else:
             raise InvalidEventError(
                 f"audio must be bytes (raw audio) or str (base64), not {type(audio).__name__}"

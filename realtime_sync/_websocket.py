@@ -176,8 +176,10 @@ class _CutOnSendTimeout:
     ) -> None:
         """websocket-client's read loop (plain and TLS alike), handing frames over in
         bursts: while another whole frame is buffered, or more is on the socket, it is read
-        first, so a burst of events costs the dispatcher one wake-up, not one each. Frames
-        already read are handed over before waiting for the rest of a partial one."""
+        first, so a burst of events costs the dispatcher one wake-up, not one each. When the
+        socket has nothing more, what was read is handed over before waiting, even if part
+        of the next frame is buffered (the rest of a fragmented message is waited for by
+        websocket-client itself, with the frames before it still held)."""
         app = self._app
         sock = app.sock
         raw = sock.sock if sock is not None else None
@@ -199,10 +201,15 @@ class _CutOnSendTimeout:
                 if app.ping_every and time.monotonic() >= next_ping:
                     next_ping = time.monotonic() + app.ping_every
                     _ping(app)
-                ready = pending() or selector.select(0 if app.burst else self._inner.ping_timeout)
-                if not ready and app.burst:
+                partial = frames.buffered()  # and not whole: pending() was asked first
+                ready = pending() or selector.select(
+                    0 if app.burst or partial else self._inner.ping_timeout
+                )
+                if not ready:
                     app.hand_over()  # nothing more for now: what was read goes
-                    ready = pending() or selector.select(self._inner.ping_timeout)
+                    # The rest of a partial frame is waited for in the read itself, whose
+                    # timeout (send_timeout) bounds a stall; select() would wait unbounded.
+                    ready = pending() or partial or selector.select(self._inner.ping_timeout)
                 if ready:
                     if not read_callback():
                         break
@@ -241,6 +248,8 @@ def _ping(app: _PromptApp) -> None:
 
 
 _READ_AHEAD = 65536  # bytes asked of the socket at a time: many small frames per call
+# Bytes asked at most per call while reading a large frame: Python allocates the whole size
+# asked for before the call, whatever arrives.
 _READ_MOST = 1 << 20
 
 
@@ -267,18 +276,25 @@ class _ReadAhead(websocket._abnf.frame_buffer):
         have = len(parts[0])
         try:
             while have < bufsize:
-                # Whatever is there, at least 64 KB, at most 1 MB of a large frame per call
-                # (Python allocates the whole size asked for before the call).
+                # Asks for 64 KB, or the rest of a large frame up to 1 MB; gets what is there.
                 part = self.recv(min(max(_READ_AHEAD, bufsize - have), _READ_MOST))
                 parts.append(part)
                 have += len(part)
         finally:  # a read that failed keeps what came before it
             self._data, self._at = b"".join(parts), 0
+        data = self._data
         if have == bufsize:  # nothing read past it: no copy (a large frame, mostly)
-            data, self._data = self._data, b""
+            self._data = b""
             return data
+        if bufsize > _READ_AHEAD:  # keep only what follows a large frame, not all of it
+            self._data = data[bufsize:]
+            return data[:bufsize]
         self._at = bufsize
-        return self._data[:bufsize]
+        return data[:bufsize]
+
+    def buffered(self) -> bool:
+        """Whether any unread bytes are buffered (a whole frame, or part of one)."""
+        return len(self._data) > self._at
 
     def frame_ready(self) -> bool:
         """Whether a whole frame is buffered: reading it then cannot wait on the socket."""
@@ -295,7 +311,7 @@ class _ReadAhead(websocket._abnf.frame_buffer):
             length = int.from_bytes(data[at + 2 : start], "big")
         if data[at + 1] & 0x80:  # masked (servers do not mask, but the frame says so)
             start += 4
-        return start <= len(data) and start + length <= len(data)
+        return start + length <= len(data)
 
 
 class SendTimedOut(Exception):

@@ -3,6 +3,7 @@ and each connection's end still comes after its last frame."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from typing import Any
@@ -224,3 +225,53 @@ def test_a_frame_is_ready_only_when_all_of_it_is_buffered(data: bytes, ready: bo
     frames._data = b"\x81\x01z" + data  # behind one frame already served
     frames._at = 3
     assert frames.frame_ready() is ready
+
+
+def test_a_frame_stalled_after_a_whole_one_is_bounded_by_the_send_timeout() -> None:
+    # The whole frame and the start of the next come in one read; then nothing. The stall
+    # must end the connection within send_timeout, not wait for pings (here: none).
+    def stall(peer: RawPeer, conn: socket.socket) -> None:
+        conn.sendall(_delta("whole") + _delta("x" * 500)[:100])
+
+    seen: list[Any] = []
+    closed = threading.Event()
+    with RawPeer(_session_then(stall)) as peer:
+        client = RealtimeClient(
+            api_key=KEY, url=peer.url, reconnect=False, send_timeout=0.5, ping_interval=None
+        )
+        client.on("response.output_text.delta", lambda event: seen.append(event.delta))
+        client.on("client.closed", lambda event: (seen.append(event), closed.set()))
+        client.connect(timeout=WAIT)
+        assert closed.wait(WAIT), "a stalled frame was waited for without bound"
+        client.close(timeout=WAIT)
+        peer.release.set()
+    assert seen[0] == "whole"
+    assert seen[1].retryable and seen[1].error is not None
+
+
+class _Chunks:
+    """A socket read for the frame reader: hands out the given chunks, one per call."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = list(chunks)
+
+    def __call__(self, bufsize: int) -> bytes:
+        return self.chunks.pop(0)
+
+
+def test_the_reader_keeps_only_what_follows_a_large_frame() -> None:
+    large = _delta("y" * 8_000_000)
+    small = _delta("after")
+    frames = _websocket._ReadAhead(_Chunks(large[:-10], large[-10:] + small[:5]))
+    assert len(frames.recv_frame().data) == len(large) - 10  # 2 bytes and an 8-byte length
+    assert len(frames._data) == 5  # not the 8 MB already served
+
+
+def test_the_reader_reads_frames_from_chunks_cut_anywhere() -> None:
+    stream = b"".join(_delta(text) for text in ["a", "b" * 200, "c" * 70_000, "d"])
+    for cut in (1, 2, 3, 5, 64, 1000):
+        pieces = [stream[i : i + cut] for i in range(0, len(stream), cut)]
+        frames = _websocket._ReadAhead(_Chunks(*pieces))
+        texts = [json.loads(frames.recv_frame().data)["delta"] for _ in range(4)]
+        assert texts == ["a", "b" * 200, "c" * 70_000, "d"]
+        assert not frames.buffered()
