@@ -333,9 +333,11 @@ class RealtimeClient(Links, Handlers, Conversations):
                 ``AZURE_OPENAI_API_KEY`` unless a token provider is given.
             azure_ad_token_provider: A callable returning a fresh Entra ID token, called on
                 every connect (sent as ``Authorization: Bearer``).
-            api_version: When given (or set as ``OPENAI_API_VERSION``), use the legacy
-                ``/openai/realtime?api-version=...&deployment=...`` URL, which speaks the
-                beta dialect; otherwise the GA ``/openai/v1/realtime`` URL.
+            api_version: When given (or, when None, set as ``OPENAI_API_VERSION``), use
+                the legacy ``/openai/realtime?api-version=...&deployment=...`` URL, which
+                speaks the beta dialect; otherwise the GA ``/openai/v1/realtime`` URL.
+                ``""`` asks for the GA URL whatever the environment says (the variable is
+                often set for other Azure clients).
             options: Any other :class:`RealtimeClient` argument (``protocol``,
                 ``ping_interval``, ``http_proxy_host``, ``transport``...).
         """
@@ -345,7 +347,10 @@ class RealtimeClient(Links, Handlers, Conversations):
             azure_endpoint=endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT") or "",
             azure_deployment=deployment,
             azure_ad_token_provider=azure_ad_token_provider,
-            api_version=api_version or os.environ.get("OPENAI_API_VERSION"),
+            api_version=(
+                os.environ.get("OPENAI_API_VERSION") if api_version is None else api_version
+            )
+            or None,
             **options,
         )
 

@@ -539,6 +539,18 @@ def test_azure_ga_and_legacy_paths(server: LocalRealtimeServer) -> None:
     assert deltas
 
 
+def test_azure_api_version_from_the_environment_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-01-preview")
+    endpoint = "https://resource.openai.azure.com"
+    from_env = RealtimeClient.azure(endpoint=endpoint, deployment="d", api_key=KEY)
+    assert (from_env.dialect, "api-version=2024-10-01-preview" in from_env.url) == ("beta", True)
+    ga = RealtimeClient.azure(endpoint=endpoint, deployment="d", api_key=KEY, api_version="")
+    assert ga.dialect == "ga"
+    assert ga.url == "wss://resource.openai.azure.com/openai/v1/realtime?model=d"
+
+
 def test_azure_token_provider_is_called_on_every_connect() -> None:
     tokens = iter(["entra-token-aaaaaaaa-1", "entra-token-aaaaaaaa-2"])
     calls: list[str] = []
