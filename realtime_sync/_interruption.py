@@ -19,6 +19,7 @@ from attrs import frozen
 
 from ._conversation import ConversationState
 from ._server_events import SessionEvent, SpeechStartedEvent
+from ._session_objects import Session
 
 __all__ = ["Interruption", "Playback"]
 
@@ -64,6 +65,9 @@ class Playback:
         self._played: dict[str, float] = {}  # item id -> ms played, as reported
         self._cut: set[str] = set()  # items already truncated or deleted here
         self._cancelled: str | None = None  # the response a cancel was sent for
+        # Whether speech cancels the response on the server itself (turn detection's
+        # interrupt_response, true unless the session says false).
+        self._server_interrupts = True
 
     def report(self, played_ms: float, *, item_id: str | None = None) -> None:
         """The app has played ``played_ms`` of the assistant audio item ``item_id`` (by
@@ -83,12 +87,17 @@ class Playback:
 
         ``played_ms`` defaults to the last :meth:`report` for the item (0 when none).
         """
+        return self._interrupt(played_ms, item_id, send_cancel=True)
+
+    def _interrupt(
+        self, played_ms: float | None, item_id: str | None, *, send_cancel: bool
+    ) -> Interruption:
         current = self._responses.current()
         with self._lock:  # the automatic and a manual interrupt may meet here
             cancelled = current is not None and current != self._cancelled
             if cancelled:
                 self._cancelled = current
-        if cancelled:
+        if cancelled and send_cancel:
             self._sender.send({"type": "response.cancel", "response_id": current})
         found = self._state.assistant_audio(item_id)
         if found is None:
@@ -119,11 +128,13 @@ class Playback:
     def receive(self, event: Any) -> Any:
         """The user started speaking: interrupt if the model's audio is still playing. A new
         session starts with nothing played."""
-        if type(event) is SessionEvent and event.type == "session.created":
-            with self._lock:
-                self._played.clear()
-                self._cut.clear()
-                self._cancelled = None
+        if type(event) is SessionEvent:
+            self._server_interrupts = _server_interrupts(event.session)
+            if event.type == "session.created":
+                with self._lock:
+                    self._played.clear()
+                    self._cut.clear()
+                    self._cancelled = None
         elif type(event) is SpeechStartedEvent and self._automatic:
             found = self._state.assistant_audio()
             if found is not None:
@@ -132,5 +143,19 @@ class Playback:
                 # Playing means reported and behind what arrived (1 ms of slack); audio
                 # heard to the end is left alone.
                 if reported is not None and reported < found[2] - 1:
-                    self.interrupt()
+                    # A cancel of our own would meet a response the server has cancelled
+                    # already and get an error event back.
+                    self._interrupt(None, None, send_cancel=not self._server_interrupts)
         return event
+
+
+def _server_interrupts(session: Session | None) -> bool:
+    """Whether the session's turn detection cancels a response when speech starts: its
+    ``interrupt_response`` (GA ``audio.input.turn_detection``, beta ``turn_detection``),
+    true when not given."""
+    if session is None:
+        return True
+    audio = session.audio
+    detection = audio.input.turn_detection if audio and audio.input else None
+    detection = detection or session.turn_detection
+    return detection is None or detection.interrupt_response is not False

@@ -111,6 +111,45 @@ def test_reported_playback_and_speech_started_interrupt_by_themselves() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("session", "cancels"),
+    [
+        (None, False),  # no session seen: the server's default, interrupt_response true
+        ({"type": "realtime", "audio": {"input": {"turn_detection": None}}}, False),
+        (
+            {
+                "type": "realtime",
+                "audio": {"input": {"turn_detection": {"type": "server_vad"}}},
+            },
+            False,
+        ),
+        (
+            {
+                "type": "realtime",
+                "audio": {
+                    "input": {"turn_detection": {"type": "server_vad", "interrupt_response": False}}
+                },
+            },
+            True,
+        ),
+        ({"turn_detection": {"type": "server_vad", "interrupt_response": False}}, True),  # beta
+    ],
+)
+def test_speech_leaves_the_cancel_to_the_server_when_it_cancels_by_itself(
+    session: dict[str, Any] | None, cancels: bool
+) -> None:
+    # A cancel of our own would find the response cancelled already: an error event back.
+    _, recorder, playback = speaking()
+    if session is not None:
+        playback.receive(ev("session.updated", session={"id": "sess_1", **session}))
+    playback.report(250)
+    playback.receive(ev("input_audio_buffer.speech_started", audio_start_ms=10, item_id="u2"))
+    sent = [event["type"] for event in recorder.sent]
+    assert sent == ["response.cancel"] * cancels + ["conversation.item.truncate"]
+    assert playback.interrupt().cancelled is False  # the response counts as cancelled
+    assert [event["type"] for event in recorder.sent] == sent
+
+
 def test_no_audio_item_no_cut() -> None:
     recorder = Recorder(busy=False)
     done = Playback(recorder, ConversationState(), recorder).interrupt(played_ms=100)
