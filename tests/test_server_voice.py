@@ -750,6 +750,10 @@ def test_committed_speech_is_transcribed(
     peer.send(append(speech[:1001]))  # the buffer joins what is appended
     peer.send(append(speech[1001:]))
     peer.send({"type": "input_audio_buffer.commit"})
+    # Server VAD is on, as in real sessions: the speech starts at once, and the manual
+    # commit (no silence has stopped it) takes the item speech_started announced.
+    started = peer.recv()
+    assert (started["type"], started["audio_start_ms"]) == ("input_audio_buffer.speech_started", 0)
     events = peer.recv_until(TRANSCRIPTION_DONE)
     types = [e["type"] for e in events]
     item_events = [names["item_added"], *(["conversation.item.done"] if dialect == "ga" else [])]
@@ -760,6 +764,7 @@ def test_committed_speech_is_transcribed(
         TRANSCRIPTION_DONE,
     ]
     item_id = events[0]["item_id"]
+    assert item_id == started["item_id"]
     assert events[1]["item"]["content"] == [{"type": "input_audio", "transcript": None}]
     assert [e["delta"] for e in events if e["type"] == TRANSCRIPTION_DELTA] == deltas
     for event in events[len(item_events) + 1 :]:
@@ -889,7 +894,9 @@ def test_late_transcripts_go_at_once_while_a_response_is_in_progress(
     make_server: MakeServer, connect: Connect
 ) -> None:
     peer = connect(make_server(late_transcripts=True, reply=SLOW_REPLY, delta_interval=0.05), "ga")
-    peer.update(session_update("ga", spoken=False, transcription={"model": "whisper-1"}))
+    update = session_update("ga", spoken=False, transcription={"model": "whisper-1"})
+    update["session"]["audio"]["input"]["turn_detection"] = None  # speech would interrupt
+    peer.update(update)
     peer.send({"type": "response.create"})
     peer.recv_until(peer.names["text_delta"])
     peer.send(append(synthesize_speech("stop")))

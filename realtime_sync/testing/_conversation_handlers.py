@@ -1,19 +1,19 @@
-"""A simulated session's conversation and audio buffers, and the client events that change them.
+"""A simulated session's conversation, and the client events that change it.
 
 :class:`ConversationHandlers` is the part of :class:`~._simulator.SessionSimulator` (a base
 class of it) that holds the conversation helpers the responder also uses (finding and
 inserting items, announcing them) and handles ``conversation.item.create``, ``delete``,
-``retrieve`` and ``truncate`` (cutting a spoken item's audio and transcript), and the audio
-buffers: ``input_audio_buffer.append``, ``commit`` (a user audio item, what the server hears
-in it and its transcription events, sent at once or held until the next response starts)
-and ``clear``, and ``output_audio_buffer.clear``. It owns no state: the attributes declared
-below are the simulator's, set in its ``__init__``; dispatch and sending stay there.
+``retrieve`` and ``truncate`` (cutting a spoken item's audio and transcript) and
+``output_audio_buffer.clear``. It also makes committed input audio a user item
+(:meth:`~ConversationHandlers.commit_audio`: what the server hears in it and its
+transcription events, sent at once or held until the next response starts); the input
+audio buffer's own events and turn detection are :mod:`._input_audio`'s. It owns no state:
+the attributes declared below are the simulator's, set in its ``__init__``; dispatch and
+sending stay there.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import math
 import re
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._catalogue import MIN_COMMIT_MS, ClientError, DialectSpec, JsonObject, object_param, random_id
+from ._catalogue import ClientError, DialectSpec, JsonObject, object_param, random_id
 from ._options import SimulatorOptions
 from ._responses import Responder
 from ._voice import (
@@ -34,7 +34,7 @@ from ._voice import (
     recognize,
 )
 
-__all__ = ["ConversationHandlers"]
+__all__ = ["ConversationHandlers", "session_section"]
 
 _TRANSCRIPTION_DELTA = "conversation.item.input_audio_transcription.delta"
 _TRANSCRIPTION_COMPLETED = "conversation.item.input_audio_transcription.completed"
@@ -53,7 +53,7 @@ class _Transcription:
 
 
 class ConversationHandlers:
-    """Conversation items and audio buffers of a :class:`~._simulator.SessionSimulator`."""
+    """Conversation items (user audio ones included) of a :class:`~._simulator.SessionSimulator`."""
 
     # The simulator's attributes these methods use (see SessionSimulator.__init__).
     spec: DialectSpec
@@ -109,13 +109,13 @@ class ConversationHandlers:
         if self._transcribing:
             return audio_format(self._transcription.get("input_audio_format"))
         if self.spec.name == "ga":
-            return audio_format(_section(self.session, "input").get("format"))
+            return audio_format(session_section(self.session, "input").get("format"))
         return audio_format(self.session.get("input_audio_format"))
 
     def _transcription_model(self) -> tuple[bool, object]:
         """Whether committed audio is transcribed, and by which model."""
         if self.spec.name == "ga" and not self._transcribing:
-            config = _section(self.session, "input").get("transcription")
+            config = session_section(self.session, "input").get("transcription")
         elif self._transcribing:
             config = self._transcription.get("input_audio_transcription")
         else:
@@ -221,37 +221,21 @@ class ConversationHandlers:
         if part is not None:  # else the response still streams it; it takes the cut at its end
             part["transcript"] = spoken.heard
 
-    # Handlers: audio buffers
+    # Committed input audio (the input audio handlers' and turn detection's)
 
-    def _on_audio_append(self, event: JsonObject) -> None:
-        audio = event.get("audio")
-        if not isinstance(audio, str):
-            raise ClientError(
-                "missing_required_parameter" if audio is None else "invalid_type",
-                "'audio' must be a base64-encoded string.",
-                param="audio",
-            )
-        try:
-            self._audio += base64.b64decode(audio, validate=True)
-        except (binascii.Error, ValueError):
-            raise ClientError(
-                "invalid_value", "'audio' is not valid base64.", param="audio"
-            ) from None
+    def commit_audio(self, start: int, end: int, item_id: str) -> None:
+        """Make the buffer's bytes ``start:end`` the user audio item ``item_id``.
 
-    def _on_audio_commit(self, _event: JsonObject) -> None:
+        The buffer keeps only what follows ``end``. Sends ``input_audio_buffer.committed``,
+        the item's events and its transcription (or holds that for the next response).
+        """
         fmt = self._input_format()
-        buffered_ms = fmt.duration_ms(len(self._audio))
-        if buffered_ms < MIN_COMMIT_MS:
-            raise ClientError(
-                "input_audio_buffer_commit_empty",
-                f"Cannot commit the input audio buffer: it holds {buffered_ms:.2f} ms of audio, "
-                f"at least {MIN_COMMIT_MS:.0f} ms are needed.",
-            )
-        audio = bytes(self._audio)
-        heard = self._hear(audio, fmt, buffered_ms)  # before anything is sent: it may fail
-        self._audio.clear()
+        audio = bytes(self._audio[start:end])
+        duration_ms = fmt.duration_ms(len(audio))
+        heard = self._hear(audio, fmt, duration_ms)  # before anything is sent: it may fail
+        del self._audio[:end]
         item: JsonObject = {
-            "id": random_id("item_"),
+            "id": item_id,
             "object": "realtime.item",
             "type": "message",
             "status": "completed",
@@ -259,18 +243,18 @@ class ConversationHandlers:
             "content": [{"type": "input_audio", "transcript": None}],
         }
         previous_id = self.insert(item, len(self.items))
-        self.spoken[item["id"]] = SpokenAudio(streamed_ms=buffered_ms, transcript=heard)
+        self.spoken[item_id] = SpokenAudio(streamed_ms=duration_ms, transcript=heard)
         self.emit(
             {
                 "type": "input_audio_buffer.committed",
                 "previous_item_id": previous_id,
-                "item_id": item["id"],
+                "item_id": item_id,
             }
         )
         self._announce_item(item, previous_id)
         transcribed, model = self._transcription_model()
         if transcribed:
-            transcription = _Transcription(item["id"], heard, model, buffered_ms)
+            transcription = _Transcription(item_id, heard, model, duration_ms)
             late = self._options.late_transcripts and not self._transcription_only()
             if late and not self._responder.in_progress:
                 self._held.append(transcription)  # sent after the next response.created
@@ -339,16 +323,12 @@ class ConversationHandlers:
         include = settings.get("include")
         return isinstance(include, list) and _LOGPROBS in include
 
-    def _on_audio_clear(self, _event: JsonObject) -> None:
-        self._audio.clear()
-        self.emit({"type": "input_audio_buffer.cleared"})
-
     def _on_output_audio_clear(self, _event: JsonObject) -> None:
         response_id = self._responder.audio_response_id()
         self.emit({"type": "output_audio_buffer.cleared", "response_id": response_id})
 
 
-def _section(session: Mapping[str, Any], direction: str) -> Mapping[str, Any]:
+def session_section(session: Mapping[str, Any], direction: str) -> Mapping[str, Any]:
     """A GA session's ``audio.input`` or ``audio.output`` settings (``{}`` when absent)."""
     audio = session.get("audio")
     settings = audio.get(direction) if isinstance(audio, Mapping) else None

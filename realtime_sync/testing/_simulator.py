@@ -10,9 +10,10 @@ reason), then calls :meth:`~SessionSimulator.open` (or :meth:`~SessionSimulator.
 What a session answers, and with which errors, is described in the
 :mod:`realtime_sync.testing` documentation; this module reads client frames, dispatches
 each event to its handler and sends the answers, and handles the session and response
-events. The conversation and the audio buffers are handled in :mod:`._conversation_handlers`
-(a base class of :class:`SessionSimulator`), responses in :mod:`._responses`, the voice in
-:mod:`._voice`, function calls in :mod:`._tools`.
+events. The input audio buffer and turn detection are handled in :mod:`._input_audio` and
+the conversation in :mod:`._conversation_handlers` (base classes of
+:class:`SessionSimulator`), responses in :mod:`._responses`, the voice in :mod:`._voice`,
+function calls in :mod:`._tools`.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from ._catalogue import (
     server_error,
     transcription_session,
 )
-from ._conversation_handlers import ConversationHandlers
+from ._input_audio import InputAudio
 from ._options import SimulatorOptions
 from ._responses import Responder, SendFailed
 from ._voice import SpokenAudio
@@ -57,7 +58,7 @@ _log = logging.getLogger("realtime_sync.testing")
 _EXPIRY_JOIN_TIMEOUT = 2.0  # seconds expire() waits for a response in progress to stop
 
 
-class SessionSimulator(ConversationHandlers):
+class SessionSimulator(InputAudio):
     """Protocol state of one accepted connection: session, conversation, audio buffer.
 
     Client frames are handled on the caller's thread, in arrival order; responses stream
@@ -113,16 +114,20 @@ class SessionSimulator(ConversationHandlers):
         self._drop = drop
         self._expired = False
         self._audio = bytearray()  # the input audio buffer
+        self._timeline_ms = 0.0  # audio appended since the session started
         self._held = []  # late transcriptions, waiting for a response
         self._transcription = transcription_session()
         self._transcribing = False  # a transcription_session.update was accepted
         self._lock = threading.RLock()
+        self._wakeup = threading.Condition(self._lock)
         self._responder = Responder(
-            self,
-            threading.Condition(self._lock),
-            options=options,
-            register_thread=register_thread,
+            self, self._wakeup, options=options, register_thread=register_thread
         )
+        self._listener = None  # turn detection, when it is on
+        self._interrupted = set()  # responses turn detection cancelled
+        self._response_due = False  # a turn waits for the response in progress to end
+        self._out_of_band = False  # the last response accepted is out of the conversation
+        self.configure_turn_detection()
 
     # The transport's calls
 
@@ -230,6 +235,9 @@ class SessionSimulator(ConversationHandlers):
 
         Raises :class:`~._responses.SendFailed` when the transport's ``send`` raises.
         """
+        ending = event["type"] == "response.done"
+        if ending:
+            self.response_ending(event["response"])
         payload: JsonObject = {"type": event["type"], "event_id": random_id("event_")}
         payload.update(event)
         frame = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
@@ -237,6 +245,8 @@ class SessionSimulator(ConversationHandlers):
             self._send(frame)
         except Exception as exc:
             raise SendFailed(exc) from exc
+        if ending:
+            self.response_ended(event["response"])
 
     def _deliver(self, event: Mapping[str, Any]) -> None:
         """:meth:`emit` for the transport's calls: a failed send raises its own error."""
@@ -302,6 +312,7 @@ class SessionSimulator(ConversationHandlers):
                         param=f"session.audio.{name}",
                     )
         refuse_unknown("session", update, fields)
+        self.check_turn_detection(update, transcription=False)
         for name, value in update.items():
             current = target.get(name)
             if name == "audio" and isinstance(value, dict) and isinstance(current, dict):
@@ -315,6 +326,7 @@ class SessionSimulator(ConversationHandlers):
             else:
                 target[name] = value
         self.session = target
+        self.configure_turn_detection()
         self.emit({"type": "session.updated", "session": self.session})
 
     def _ga_update_target(self, update: Mapping[str, Any]) -> JsonObject:
@@ -347,15 +359,19 @@ class SessionSimulator(ConversationHandlers):
     def _on_transcription_session_update(self, event: JsonObject) -> None:
         update = copy.deepcopy(object_param(event, "session", required=True))
         refuse_unknown("session", update, TRANSCRIPTION_SESSION_FIELDS)
+        self.check_turn_detection(update, transcription=True)
         update.pop("client_secret", None)
         self._transcription.update(update)
         self._transcribing = True
+        self.configure_turn_detection()
         self.emit({"type": "transcription_session.updated", "session": self._transcription})
 
     # Handlers: responses
 
     def _on_response_create(self, event: JsonObject) -> None:
         self._responder.create(event)
+        params = object_param(event, "response", required=False)
+        self.response_accepted(out_of_band=params.get("conversation") == "none")
 
     def _on_response_cancel(self, event: JsonObject) -> None:
         self._responder.cancel(event)

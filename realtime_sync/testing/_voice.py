@@ -10,7 +10,9 @@ The pitch of a character is chosen so that its slot holds a whole number of half
 (24 for a space, 4 more for each next ASCII code, up to 400 for ``"~"``: 200 Hz to
 3333 Hz, below the Nyquist frequency of 8 kHz telephony audio). :func:`recognize` counts
 the zero crossings of each slot to recover the text, which survives G.711 companding and
-resampling; audio it cannot read (a real voice, silence, noise) gives ``None``.
+resampling (silence around the speech, and the faint ringing a resampler leaves in it, are
+left out); audio it cannot read (a real voice, silence, noise) gives ``None``. Its loudness
+(peaks at -12 dBFS) is speech to the server's voice activity detection (:mod:`._vad`).
 
 Audio formats are the sessions' output and input formats: PCM16 at 24 kHz (GA
 ``{"type": "audio/pcm", "rate": 24000}``, beta ``"pcm16"``) and G.711 mu-law or A-law at
@@ -38,6 +40,7 @@ __all__ = [
     "audio_tokens",
     "describe_audio",
     "heard_characters",
+    "pcm_samples",
     "recognize",
     "recognize_speech",
     "synthesize",
@@ -203,7 +206,8 @@ def synthesize(text: str, fmt: AudioFormat = PCM16) -> bytes:
 # Recognition
 
 
-def _samples(data: bytes, fmt: AudioFormat) -> array[int]:
+def pcm_samples(data: bytes, fmt: AudioFormat) -> array[int]:
+    """The 16-bit samples of audio in ``fmt`` (G.711 decoded); a trailing odd byte is ignored."""
     if fmt.codec != "pcm16":
         from .. import audio  # only G.711 sessions need the codecs
 
@@ -239,19 +243,34 @@ def _read_slot(samples: array[int], start: int, end: int) -> int | None:
     return code
 
 
+def _lobe_end(samples: array[int], index: int, step: int) -> int:
+    """From a loud sample, the last one of its half cycle (``step`` -1: the first) that is
+    not silence: ringing before and after the speech is smaller, or of the other sign."""
+    sign = 1 if samples[index] > 0 else -1
+    while 0 <= index + step < len(samples):
+        after = samples[index + step]
+        if after * sign <= _QUIET or abs(after) > abs(samples[index]):
+            break
+        index += step
+    return index
+
+
 def recognize(data: bytes, fmt: AudioFormat = PCM16) -> str | None:
     """The text whose :func:`synthesize` speech ``data`` is, or ``None`` if it is not such.
 
-    Silence (samples near zero) before and after the speech is ignored.
+    Silence before and after the speech is ignored, and so is the faint ringing that a
+    resampler leaves around it.
     """
-    samples = _samples(data, fmt)
-    start = next((i for i, v in enumerate(samples) if abs(v) > _QUIET), None)
-    if start is None:
+    samples = pcm_samples(data, fmt)
+    loud = _AMPLITUDE // 4
+    first = next((i for i, v in enumerate(samples) if abs(v) > loud), None)
+    if first is None:
         return None
-    end = len(samples)
-    while end > start and abs(samples[end - 1]) <= _QUIET:
-        end -= 1
-    start = max(0, start - 1)  # a slot starts at a zero sample
+    last = len(samples) - 1
+    while abs(samples[last]) <= loud:
+        last -= 1
+    start = max(0, _lobe_end(samples, first, -1) - 1)  # a slot starts at a zero sample
+    end = _lobe_end(samples, last, 1) + 1
     slot = _slot_samples(fmt.rate)
     count = round((end - start) / slot)
     if count == 0 or abs(end - start - count * slot) > slot // 10:
