@@ -12,6 +12,9 @@ import pytest
 from realtime_sync import RealtimeClient
 from realtime_sync.testing import LocalRealtimeServer
 
+# pytester runs user test files against realtime_sync's pytest plugin (test_pytest_plugin).
+pytest_plugins = ["pytester"]
+
 # Real protocol material, kept in the repository (sources and licences: conformance/README.md).
 CONFORMANCE = Path(__file__).resolve().parent / "conformance"
 

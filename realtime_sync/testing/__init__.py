@@ -116,6 +116,23 @@ for them; the stored item gets the transcript. With ``late_transcripts=True`` th
 until a response is in progress and sent right after its ``response.created``, as real
 servers often deliver them: attach them to user items by ``item_id``.
 
+**Turn detection.** Sessions start with server VAD on, as real ones do (GA
+``audio.input.turn_detection``, beta ``turn_detection``: ``server_vad``, threshold 0.5,
+300 ms prefix padding, 200 ms of silence), and listen to the audio appended: 10 ms frames
+whose level reaches the threshold (0.0 to 1.0 mapped onto -60 to 0 dBFS: the synthesised
+speech is speech, silence and low noise are not) are speech. Speech starting sends
+``input_audio_buffer.speech_started`` (``audio_start_ms`` less the prefix padding, and the
+``item_id`` the turn will get) and, with ``interrupt_response``, cancels a response in
+progress in the default conversation (``response.done`` ``cancelled``, reason
+``turn_detected``); ``silence_duration_ms`` of silence sends ``speech_stopped``
+(``audio_end_ms``), commits the turn's audio as a manual commit does and, with
+``create_response``, answers. ``semantic_vad`` waits 8 s, 4 s or 2 s of silence for
+eagerness ``low``, ``medium``/``auto``, ``high``. GA ``idle_timeout_ms`` sends
+``input_audio_buffer.timeout_triggered`` once that much audio without speech follows the
+end of the last answer's audio, commits the buffer and answers. Times are ms of audio
+appended since the session started. ``turn_detection: null`` leaves commits to the client.
+The details are in :mod:`realtime_sync.testing._input_audio`.
+
 **Function calls.** A last user text (typed or heard) with ``call <name> <json-object>``
 requests, such as ``call get_weather {"city": "Paris"}``, gets one ``function_call`` item per
 request whose ``<name>`` is a function tool of the response (its ``tools``, else the
@@ -146,6 +163,23 @@ conversation order) and session configuration (``session``) as they were when
 :attr:`~LocalRealtimeServer.connections` was read, so a test can check what a client left
 on the server.
 
+**Scripting.** A test declares what the model answers on the server's ``script``
+(:class:`Script`), per turn in order or by rule, and checks what the client sent::
+
+    server.script.respond("Hi there")                                # the next response
+    server.script.respond(ToolCall("get_weather", {"city": "Paris"}), delay=0.2)
+    server.script.when(contains="bye").respond(Speech("Goodbye!"))  # before turn answers
+    server.script.respond(Failure("rate_limit_exceeded", "Slow down"))  # status "failed"
+    server.script.respond(Refusal("rate_limit_exceeded", "Slow down"))   # an error event
+    ...
+    server.script.assert_sent("session.update", session={"instructions": "Be brief."})
+    server.script.verify()  # AssertionError naming answers never used
+
+A response takes the first rule that holds, else the next turn answer, else ``reply``,
+else the server's own answer. The pytest plugin's ``realtime_server`` and
+``realtime_client`` fixtures verify the script after each test
+(:mod:`realtime_sync.testing.pytest_plugin`).
+
 **Faults.** Both servers take the same test controls (thread-safe; the socket server's
 ``answer_pings`` has no in-process counterpart), each emulating what real endpoints and
 networks do:
@@ -168,15 +202,25 @@ networks do:
 
 The socket server also serves TLS (``ssl_context=``: ``wss://`` and ``https://``
 addresses), e.g. with a certificate from ``trustme`` for ``127.0.0.1``.
+
+**Playback.** ``LocalRealtimeServer(playback=...)`` plays a recording instead of simulating:
+the server side of a file written by ``RealtimeClient.record()`` (or a server-side trace,
+one event per line) goes to every client that connects, as recorded, each turn released
+when the client sends the event the recorded server answered, at the recorded pace
+(``Playback.load(path, speed=None)``: as fast as possible). ``python -m realtime_sync
+replay FILE`` serves one. The rules are in :mod:`realtime_sync.testing._playback`.
 """
 
 import typing as _typing
 
 from .._endpoints import Dialect
 from ._admission import AuthMethod
+from ._answers import Failure, Refusal, Speech, Text, ToolCall
 from ._catalogue import KNOWN_MODELS
 from ._inprocess import InProcessTransport
+from ._playback import Playback, PlaybackError
 from ._recorder import ConnectionRecord
+from ._script import Rule, Script, ScriptedAnswer, Turn
 from ._simulator import SessionSimulator, SimulatorOptions
 from ._voice import recognize_speech, synthesize_speech
 
@@ -188,10 +232,21 @@ __all__ = [
     "AuthMethod",
     "ConnectionRecord",
     "Dialect",
+    "Failure",
     "InProcessTransport",
     "LocalRealtimeServer",
+    "Playback",
+    "PlaybackError",
+    "Refusal",
+    "Rule",
+    "Script",
+    "ScriptedAnswer",
     "SessionSimulator",
     "SimulatorOptions",
+    "Speech",
+    "Text",
+    "ToolCall",
+    "Turn",
     "recognize_speech",
     "synthesize_speech",
 ]

@@ -24,6 +24,7 @@ from ._admission import (
 from ._catalogue import KNOWN_MODELS, check_close, pushed_frame
 from ._faults import ServerControls
 from ._recorder import Recorder
+from ._script import Script
 from ._simulator import SessionSimulator
 
 __all__ = ["InProcessTransport"]
@@ -67,6 +68,8 @@ class InProcessTransport(ServerControls):
         late_transcripts: bool = False,
     ) -> None:
         """Arguments as for :class:`~realtime_sync.testing.LocalRealtimeServer`."""
+        self.script = Script(self)
+        """The answers the simulated model gives, declared by the test (see :class:`Script`)."""
         self._configure(
             api_key,
             models=models,
@@ -78,6 +81,7 @@ class InProcessTransport(ServerControls):
             audio_pacing=audio_pacing,
             transcribe=transcribe,
             late_transcripts=late_transcripts,
+            script=self.script,
         )
         self._recorder: Recorder[InProcessConnection] = Recorder()
 

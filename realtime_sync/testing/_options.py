@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import attrs
 
 from ._catalogue import GREETING
+
+if TYPE_CHECKING:
+    from ._script import Script
 
 __all__ = ["SimulatorOptions"]
 
@@ -40,8 +44,10 @@ class SimulatorOptions:
     """The answer text of every response: a fixed string, or a callable that receives the
     last user text of the conversation (``""`` when there is none; for a user audio item,
     what the server heard) and runs on the thread that calls
-    :meth:`~._simulator.SessionSimulator.receive`. By default ``"You said: <text>"``, or a
-    greeting, or, after function call outputs, ``"Result of <name>: <output>"``."""
+    :meth:`~._simulator.SessionSimulator.receive` (for the answer to a turn that waited for
+    the response it interrupted to end: on the response thread). By default
+    ``"You said: <text>"``, or a greeting, or, after function call outputs,
+    ``"Result of <name>: <output>"``."""
     delta_chunks: int = attrs.field(default=4, validator=_positive_chunks)
     """How many text (or function call argument) deltas a response streams (fewer for a
     shorter text; at least one). Audio is streamed in 100 ms chunks instead."""
@@ -64,6 +70,9 @@ class SimulatorOptions:
     right after the next ``response.created`` (at once if a response is in progress at the
     commit), as real servers often deliver them. By default a transcription follows its
     item's events at once. Transcription sessions never hold them."""
+    script: Script | None = None
+    """The answers a test declared (the server's ``script``); a scripted answer takes
+    precedence over ``reply``, which takes precedence over the server's own answers."""
 
     @property
     def default_reply(self) -> bool:

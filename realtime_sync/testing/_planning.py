@@ -3,9 +3,10 @@
 :func:`plan_response` checks the parameters of a ``response.create`` that the responder
 has admitted (known fields, no response active), takes its input (the conversation, or
 the response's own ``input`` with item references resolved) and plans its output items:
-function calls when the last user text asks for them (:mod:`._tools`), else one assistant
-message, spoken when the response's output modalities include audio, else text, whose text
-comes from the reply options (or, once calls were made, their results). It also builds the
+what the test's script answers (:mod:`._script`), else function calls when the last user
+text asks for them (:mod:`._tools`), else one assistant message, spoken when the response's
+output modalities include audio, else text, whose text comes from the reply options (or,
+once calls were made, their results). It also builds the
 response object that ``response.created`` carries, which reports the output modalities it
 answers with and its audio format and voice, and estimates the prompt's tokens
 (:mod:`._usage`). Nothing is sent here: :class:`~._responses.Responder` streams the plan.
@@ -18,6 +19,7 @@ from typing import Any, Literal, Protocol
 
 import attrs
 
+from ._answers import Answer, Failure, Refusal, Speech, Text, ToolCall
 from ._catalogue import ClientError, DialectSpec, JsonObject, random_id
 from ._options import SimulatorOptions
 from ._tools import FunctionCall, pending_outputs, requested_calls, results_answer
@@ -52,6 +54,7 @@ class Planned:
     kind: OutputKind
     text: str = ""  # a message's text or transcript
     call: FunctionCall | None = None
+    call_id: str | None = None  # a scripted call's own call_id
 
 
 @attrs.frozen
@@ -64,6 +67,9 @@ class ResponsePlan:
     audio_format: AudioFormat  # of its spoken answers
     prompt_text_tokens: int
     prompt_audio_tokens: int
+    delay: float = 0.0  # seconds before response.created
+    delta_interval: float | None = None  # None: the options' delta_interval
+    failure: JsonObject | None = None  # the status_details of a response that fails
 
 
 def plan_response(
@@ -71,8 +77,8 @@ def plan_response(
 ) -> ResponsePlan:
     """Check the rest of ``response.create``'s ``response`` parameters and plan its output.
 
-    Raises :class:`~._catalogue.ClientError` for an invalid parameter. May run the reply
-    callable of ``options``.
+    Raises :class:`~._catalogue.ClientError` for an invalid parameter or a scripted
+    refusal. May run the reply callable of ``options`` and the predicates of its script.
     """
     conversation = params.get("conversation", "auto")
     if conversation is not None and not isinstance(conversation, str):
@@ -92,8 +98,14 @@ def plan_response(
     source = _response_input(host, params["input"]) if "input" in params else list(host.items)
     audio = _wants_audio(host, params)
     output_format = _output_format(host, params)
-    outputs = _plan(host, options, source, params, audio)  # may run the reply callable
+    # Last: once the script was asked, the turn counts as answered.
+    outputs, scripted = _plan(host, options, source, params, audio)
+    messages = [planned.kind for planned in outputs if planned.kind != "function_call"]
+    if messages:  # a scripted Text or Speech decides what the response reports
+        audio = "audio" in messages
     text_tokens, audio_ms = prompt_estimate(source, instructions, host.session, host.spoken)
+    ending = None if scripted is None else scripted.ending
+    failure = ending.status_details() if isinstance(ending, Failure) else None
     return ResponsePlan(
         response=_response_object(
             host,
@@ -108,6 +120,9 @@ def plan_response(
         audio_format=audio_format(output_format),
         prompt_text_tokens=text_tokens,
         prompt_audio_tokens=audio_tokens(audio_ms),
+        delay=scripted.delay if scripted else 0.0,
+        delta_interval=scripted.delta_interval if scripted else None,
+        failure=failure,
     )
 
 
@@ -156,11 +171,16 @@ def _plan(
     source: Sequence[Mapping[str, Any]],
     params: Mapping[str, Any],
     audio: bool,
-) -> list[Planned]:
-    """What the response outputs: function calls, or one (spoken or text) message."""
+) -> tuple[list[Planned], Answer | None]:
+    """What the response outputs: the script's answer, else function calls, else one
+    (spoken or text) message; and the scripted answer, if any."""
     session = host.session
     outputs = pending_outputs(source)
     user_text = _last_user_text(source, host.spoken)
+    script = options.script
+    scripted = None if script is None else script._answer_turn(user_text, outputs, params)
+    if scripted is not None:
+        return _scripted(scripted, audio), scripted
     if outputs:
         # The calls were made: answer with their results, never call again.
         if options.default_reply:
@@ -174,9 +194,28 @@ def _plan(
             params.get("tool_choice", session.get("tool_choice")),
         )
         if calls:
-            return [Planned("function_call", call=call) for call in calls]
+            return [Planned("function_call", call=call) for call in calls], None
         text = options.answer(user_text)
-    return [Planned("audio" if audio else "text", text)]
+    return [Planned("audio" if audio else "text", text)], None
+
+
+def _scripted(answer: Answer, audio: bool) -> list[Planned]:
+    """The output items of a scripted answer; a refusal raises its error instead."""
+    if isinstance(answer.ending, Refusal):
+        refusal = answer.ending
+        raise ClientError(refusal.code, refusal.message, param=refusal.param, kind=refusal.type)
+    planned = []
+    for output in answer.outputs:
+        if isinstance(output, ToolCall):
+            call = FunctionCall(output.name, output.arguments)
+            planned.append(Planned("function_call", call=call, call_id=output.call_id))
+        elif isinstance(output, Speech):
+            planned.append(Planned("audio", output.transcript))
+        elif isinstance(output, Text):
+            planned.append(Planned("text", output.text))
+        else:  # a string follows the output modalities, as reply= does
+            planned.append(Planned("audio" if audio else "text", output))
+    return planned
 
 
 def _response_object(

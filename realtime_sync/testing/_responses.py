@@ -5,11 +5,13 @@ A :class:`Responder` belongs to one :class:`~._simulator.SessionSimulator`. It a
 streams each response on its own response thread, started on the first ``response.create``
 and ended by :meth:`Responder.stop`. Both threads hold the session's lock while they change
 state and send the events that describe the change, so the client sees a consistent order;
-the response thread releases it between steps and while it waits ``delta_interval``. What a
-response outputs is planned when it is accepted (:mod:`._planning`); this module streams
-the plan (text deltas, spoken audio paced like speech (:mod:`._voice`), function call
-arguments), closes what a cancel interrupted, and ends each response with
-``response.done`` (its usage estimated by :mod:`._usage`) and ``rate_limits.updated``.
+the response thread releases it between steps and while it waits (a scripted ``delay``
+before ``response.created``, ``delta_interval`` before deltas). What a response outputs is
+planned when it is accepted (:mod:`._planning`); this module streams the plan (text deltas,
+spoken audio paced like speech (:mod:`._voice`), function call arguments), closes what a
+cancel interrupted, and ends each response with ``response.done`` (completed, cancelled,
+or failed as a script says; its usage estimated by :mod:`._usage`) and
+``rate_limits.updated``.
 """
 
 from __future__ import annotations
@@ -94,6 +96,9 @@ class _Job:
     audio_format: AudioFormat  # of its spoken answers
     prompt_text_tokens: int
     prompt_audio_tokens: int
+    delay: float  # before response.created
+    delta_interval: float  # before each delta
+    failure: JsonObject | None  # status_details when it fails at the end
     started: bool = False  # taken by the response thread
     cancelled: bool = False  # response.cancel was accepted
     drop_after: int | None = None  # cut the connection after this many deltas (a fault)
@@ -198,6 +203,11 @@ class Responder:
             audio_format=plan.audio_format,
             prompt_text_tokens=plan.prompt_text_tokens,
             prompt_audio_tokens=plan.prompt_audio_tokens,
+            delay=plan.delay,
+            delta_interval=(
+                self._options.delta_interval if plan.delta_interval is None else plan.delta_interval
+            ),
+            failure=plan.failure,
         )
         if self._worker is None:
             self._worker = threading.Thread(
@@ -238,6 +248,8 @@ class Responder:
     def _stream(self, job: _Job) -> None:
         """Send one response's events; stop early on cancel, silently on stop."""
         with self._wakeup:
+            if job.delay > 0:  # a cancel meanwhile gives a cancelled response at once
+                self._wakeup.wait_for(lambda: job.cancelled or self._closing, job.delay)
             if self._closing:
                 return
             self._host.emit({"type": "response.created", "response": job.response})
@@ -283,7 +295,7 @@ class Responder:
         """
         for index, planned in enumerate(job.plan):
             if planned.call is not None:
-                yield from self._call_steps(job, index, planned.call)
+                yield from self._call_steps(job, index, planned.call, planned.call_id)
             elif planned.kind == "audio":
                 yield from self._audio_steps(job, index, planned.text)
             else:
@@ -329,7 +341,7 @@ class Responder:
         )
         output.part_added = True
         for piece in _split_text(text, self._options.delta_chunks):
-            yield self._options.delta_interval
+            yield job.delta_interval
             delta: JsonObject = {"type": spec.text_delta, **where, "delta": piece}
             if spec.name == "ga":
                 # GA servers pad deltas with random characters against length side channels.
@@ -359,7 +371,7 @@ class Responder:
         chunk = round(fmt.bytes_per_ms * AUDIO_CHUNK_MS)
         started = 0.0
         for offset in range(0, len(audio), chunk):
-            yield self._audio_wait(started, spoken.streamed_ms)
+            yield self._audio_wait(job, started, spoken.streamed_ms)
             if offset == 0:
                 started = time.monotonic()
             data = audio[offset : offset + chunk]
@@ -376,16 +388,18 @@ class Responder:
             spoken.transcript += piece
             output.produced = spoken.transcript
 
-    def _audio_wait(self, started: float, sent_ms: float) -> float:
+    def _audio_wait(self, job: _Job, started: float, sent_ms: float) -> float:
         """Seconds to wait before the next audio delta."""
-        wait = self._options.delta_interval
+        wait = job.delta_interval
         pacing = self._options.audio_pacing
         if pacing and sent_ms > 0:
             due = started + sent_ms / 1000 / pacing
             wait = max(wait, due - time.monotonic())
         return wait
 
-    def _call_steps(self, job: _Job, index: int, call: FunctionCall) -> Iterator[float]:
+    def _call_steps(
+        self, job: _Job, index: int, call: FunctionCall, call_id: str | None
+    ) -> Iterator[float]:
         """Stream one function call up to its last arguments delta."""
         item: JsonObject = {
             "id": random_id("item_"),
@@ -393,12 +407,12 @@ class Responder:
             "type": "function_call",
             "status": "in_progress",
             "name": call.name,
-            "call_id": random_id("call_", 16),
+            "call_id": call_id or random_id("call_", 16),
             "arguments": "",
         }
         output = self._start_output(job, index, "function_call", item)
         for piece in _split_text(call.arguments, self._options.delta_chunks):
-            yield self._options.delta_interval
+            yield job.delta_interval
             self._delta(
                 job,
                 {
@@ -464,8 +478,12 @@ class Responder:
         if job.outputs and not job.outputs[-1].closed:
             self._close(job, job.outputs[-1], "incomplete" if cancelled else "completed")
         response = job.response
-        response["status"] = "cancelled" if cancelled else "completed"
-        response["status_details"] = dict(CANCELLED) if cancelled else None
+        if cancelled:
+            response["status"], response["status_details"] = "cancelled", dict(CANCELLED)
+        elif job.failure is not None:
+            response["status"], response["status_details"] = "failed", job.failure
+        else:
+            response["status"], response["status_details"] = "completed", None
         response["output"] = [output.item for output in job.outputs]
         response["usage"] = self._usage(job)
         # The response ends before response.done goes out: a client that saw it may

@@ -53,7 +53,9 @@ from ._catalogue import (
     pushed_frame,
 )
 from ._faults import ServerControls
+from ._playback import PlaybackSource, as_playback, play
 from ._recorder import Connection, ConnectionRecord, Recorder
+from ._script import Script
 from ._simulator import SessionSimulator
 
 __all__ = ["AuthMethod", "ConnectionRecord", "Dialect", "LocalRealtimeServer"]
@@ -211,6 +213,7 @@ class LocalRealtimeServer(ServerControls):
         transcribe: Callable[[bytes], str] | None = None,
         late_transcripts: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        playback: PlaybackSource | None = None,
     ) -> None:
         """Configure the server; nothing listens until :meth:`start`.
 
@@ -252,7 +255,11 @@ class LocalRealtimeServer(ServerControls):
             ssl_context: Serve TLS with this server-side context (holding the server's
                 certificate chain and key, e.g. from ``trustme``); clients connect to
                 ``wss://`` and must trust its CA. ``None``: plain ``ws://``.
+            playback: Play this recording (a :class:`Playback`, or a file at its recorded
+                pace) to every connection instead of simulating sessions (:mod:`._playback`).
         """
+        self.script = Script(self)
+        """The answers the simulated model gives, declared by the test (see :class:`Script`)."""
         self._configure(
             api_key,
             models=models,
@@ -264,10 +271,12 @@ class LocalRealtimeServer(ServerControls):
             audio_pacing=audio_pacing,
             transcribe=transcribe,
             late_transcripts=late_transcripts,
+            script=self.script,
         )
         self._host = host
         self._port = port
         self._ssl = ssl_context
+        self._playback = as_playback(playback)
 
         self._recorder: Recorder[ServerConnection] = Recorder()
         # The recorder's condition guards every piece of shared state below too.
@@ -560,6 +569,11 @@ class LocalRealtimeServer(ServerControls):
                 simulator.refuse(failure.code, failure.error)
                 return
             self._recorder.attach(connection, simulator)  # a session: in the record from now
+            if self._playback is not None:
+                send = functools.partial(self._send, connection)
+                record = functools.partial(self._recorder.record, connection)
+                play(self._playback, ws, send, simulator.open, record)
+                return
             simulator.open()
             self._serve(ws, simulator)
         except ConnectionClosed:
