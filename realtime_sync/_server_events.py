@@ -120,7 +120,8 @@ class GenericEvent(ServerEvent):
 @_server_event("session.created", "session.updated")
 @frozen(kw_only=True)
 class SessionEvent(ServerEvent):
-    """``session.created`` (always the first event) and ``session.updated``."""
+    """``session.created`` (always the first event) and ``session.updated``: the session's
+    configuration."""
 
     session: Session
     """The session's configuration after the event."""
@@ -356,7 +357,8 @@ class OutputAudioBufferEvent(ServerEvent):
 @_server_event("response.created", "response.done")
 @frozen(kw_only=True)
 class ResponseEvent(ServerEvent):
-    """``response.created`` and ``response.done``."""
+    """``response.created`` and ``response.done``: a response began, or ended with its output
+    and usage."""
 
     response: Response
     """The response, complete with output and usage on ``response.done``."""
@@ -365,7 +367,8 @@ class ResponseEvent(ServerEvent):
 @_server_event("response.output_item.added", "response.output_item.done")
 @frozen(kw_only=True)
 class OutputItemEvent(ServerEvent):
-    """``response.output_item.added`` and ``response.output_item.done``."""
+    """``response.output_item.added`` and ``response.output_item.done``: an item of a response
+    began, or is complete."""
 
     response_id: str | None
     """The response producing the item."""
@@ -396,7 +399,8 @@ class ResponseContentAddressedEvent(ResponseOutputAddressedEvent):
 @_server_event("response.content_part.added", "response.content_part.done")
 @frozen(kw_only=True)
 class ContentPartEvent(ResponseContentAddressedEvent):
-    """``response.content_part.added`` and ``response.content_part.done``."""
+    """``response.content_part.added`` and ``response.content_part.done``: a part of an item's
+    content began, or is complete."""
 
     part: ContentPart
     """The part."""
