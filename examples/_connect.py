@@ -12,17 +12,26 @@ from realtime_sync import RealtimeClient
 
 
 @contextlib.contextmanager
-def realtime_client(local: bool = False, **options: Any) -> Iterator[RealtimeClient]:
-    """A connected client; closed, and the local server stopped, on exit. ``server``
-    options go to the local server."""
-    server_options = options.pop("server", {})
+def client_options(local: bool = False, **server_options: Any) -> Iterator[dict[str, Any]]:
+    """The ``RealtimeClient`` arguments to use: none for OpenAI (the key comes from
+    OPENAI_API_KEY), or the address of a local server, which runs until the block ends.
+    ``server_options`` go to the local server."""
     if os.environ.get("OPENAI_API_KEY") and not local:
-        with RealtimeClient(**options) as client:
-            yield client
+        yield {}
         return
     from realtime_sync.testing import LocalRealtimeServer
 
     with LocalRealtimeServer(**server_options) as server:
         print(f"(no OPENAI_API_KEY or --local: the built-in local server at {server.url})")
-        with RealtimeClient(api_key="local", url=server.url, **options) as client:
-            yield client
+        yield {"api_key": "local", "url": server.url}
+
+
+@contextlib.contextmanager
+def realtime_client(local: bool = False, **options: Any) -> Iterator[RealtimeClient]:
+    """A connected client; closed, and the local server stopped, on exit. ``server``
+    options go to the local server."""
+    with (
+        client_options(local, **options.pop("server", {})) as connection,
+        RealtimeClient(**connection, **options) as client,
+    ):
+        yield client
