@@ -147,7 +147,7 @@ def _user_message(text: str) -> dict[str, Any]:
 
 
 def _run_chat(args: argparse.Namespace) -> int:
-    if sys.stdin.isatty():
+    if sys.stdin is not None and sys.stdin.isatty():
         with contextlib.suppress(ImportError):  # line editing and history, where available
             import readline  # noqa: F401
     previous = signal.getsignal(signal.SIGINT)
@@ -186,12 +186,13 @@ def _chat(args: argparse.Namespace) -> int:
 
 def _converse(client: RealtimeClient, timeout: float) -> int:
     while True:
-        try:
-            text = input("you> ").strip()
-        except EOFError:
-            print()
+        line = _read_line("you> ")
+        if line is None:
             return 0
+        text = line.strip()
         if text == _QUIT:
+            if not sys.stdin.isatty():  # a terminal echoed the line's end; a pipe did not
+                print()
             return 0
         if not text:
             continue
@@ -205,6 +206,18 @@ def _converse(client: RealtimeClient, timeout: float) -> int:
         except (ResponseError, RealtimeTimeoutError) as exc:  # this turn failed, not the chat
             print(f"\n[{type(exc).__name__}: {exc}]", end="")
         print(flush=True)
+
+
+def _read_line(prompt: str) -> str | None:
+    """The next line typed after ``prompt``; ``None`` (the line ended) at the end of input."""
+    if sys.stdin is None:  # closed (`<&-`): as at the end of input
+        print(prompt)
+        return None
+    try:
+        return input(prompt)
+    except EOFError:
+        print()
+        return None
 
 
 def _ignore_interrupts() -> None:

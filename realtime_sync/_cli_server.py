@@ -138,7 +138,7 @@ def add_serve(commands: Subcommands) -> None:
         "--reject-handshake",
         type=int,
         metavar="STATUS",
-        help="answer upgrades with this HTTP status (429, 503...)",
+        help="answer upgrades with this HTTP status, 300 to 599 (429, 503...)",
     )
     faults.add_argument(
         "--retry-after", type=seconds, metavar="SECONDS", help="with --reject-handshake"
@@ -203,6 +203,11 @@ def _run_serve(args: argparse.Namespace) -> int:
     parser: argparse.ArgumentParser = args.command_parser
     if args.retry_after is not None and args.reject_handshake is None:
         parser.error("--retry-after goes with --reject-handshake")
+    status = args.reject_handshake
+    if status is not None and not 300 <= status <= 599:  # 2xx would be a success, not a refusal
+        parser.error(
+            f"--reject-handshake: HTTP status {status} does not refuse an upgrade (300 to 599)"
+        )
     counted = (args.reject_handshake, args.fail_after_accept, args.drop_during_response)
     if args.fault_times is not None and counted == (None, None, None) and not args.hang_handshakes:
         parser.error("--fault-times goes with a counted fault")

@@ -211,6 +211,9 @@ def test_help_describes_every_command(command: tuple[str, ...], mentions: list[s
         (("serve", "--port", "70000"), "not a port number"),
         (("serve", "--host", "0.0.0.0"), "not loopback"),
         (("serve", "--reject-handshake", "700"), "HTTP status 700"),
+        (("serve", "--reject-handshake", "101"), "HTTP status 101"),
+        (("serve", "--reject-handshake", "200"), "HTTP status 200"),
+        (("serve", "--reject-handshake", "299"), "HTTP status 299"),
         (("serve", "--retry-after", "2"), "--retry-after goes with --reject-handshake"),
         (("serve", "--fail-after-accept", "2000"), "not a close code"),
         (("serve", "--key", " "), "--key must not be empty"),
@@ -272,6 +275,28 @@ def test_chat_ends_at_the_end_of_its_input() -> None:
     assert result.returncode == 0, result.stderr
     assert "--local: talking to the built-in local server" in result.stdout
     assert "You said: only one" in result.stdout
+
+
+def test_chat_ends_its_output_with_a_newline_at_quit_and_at_the_end_of_input() -> None:
+    for given in ("hello\n/quit\n", "hello\n", ""):
+        result = run_cli("chat", input=given)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.endswith("you> \n"), (given, result.stdout)
+
+
+def test_chat_with_its_input_closed_ends_as_at_the_end_of_input() -> None:
+    # `<&-`: no file descriptor 0 at all, so sys.stdin is None in the chat.
+    result = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m realtime_sync chat <&-', sys.executable],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        env=cli_env(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("to leave\nyou> \n")
+    assert result.stderr == ""
 
 
 def test_a_chat_recorded_is_played_back_by_replay(

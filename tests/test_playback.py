@@ -35,6 +35,11 @@ def sent(when: float, kind: str, **fields: Any) -> str:
     return line(when, "sent", {"type": kind, **fields})
 
 
+def nested(depth: int) -> str:
+    """A server event whose ``x`` is ``depth`` arrays, one in the other."""
+    return '{"type": "error", "x": ' + "[" * depth + "]" * depth + "}"
+
+
 # Turns: what the client's events release
 
 
@@ -212,6 +217,14 @@ def test_conformance_traces_play_as_one_turn_of_server_events() -> None:
         (['{"event": {"no": "type"}}'], "line 1: no event with a string 'type'"),
         ([line(None, "sent", {"type": "response.create"})], "no server event to play"),
         (['{"time": "noon", "event": {"type": "error"}}'], "line 1: 'time' must be"),
+        (['{"time": true, "event": {"type": "error"}}'], "line 1: 'time' must be"),
+        # Python's json reads these; no other JSON parser does, so they must not be played.
+        (["", '{"type": "response.done", "x": NaN}'], "line 2: NaN is not JSON"),
+        (['{"time": Infinity, "event": {"type": "error"}}'], "line 1: Infinity is not JSON"),
+        (['{"type": "error", "x": [-Infinity]}'], "line 1: -Infinity is not JSON"),
+        # Too deep for json (RecursionError), or for the recursive code that plays it.
+        ([nested(5000)], "line 1: nested more than 200 levels deep"),
+        ([nested(300)], "line 1: nested more than 200 levels deep"),
     ],
 )
 def test_what_is_not_a_recording_is_refused_with_its_line(lines: list[str], message: str) -> None:
@@ -219,9 +232,25 @@ def test_what_is_not_a_recording_is_refused_with_its_line(lines: list[str], mess
         Playback.from_lines(lines, source="rec.jsonl")
 
 
-def test_a_negative_speed_is_refused() -> None:
+def test_the_deepest_line_allowed_plays() -> None:
+    deepest = nested(199)  # the object and 199 arrays: 200 levels
+    playback = Playback.from_lines([deepest], speed=None)
+    (event,) = PlaybackCursor(playback).due(0.0)[0]
+    assert event == json.loads(deepest)
+    with pytest.raises(PlaybackError, match="nested more than 200"):
+        Playback.from_lines([nested(200)])
+
+
+def test_a_file_starting_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_text(received(1.0, "session.created") + "\n", encoding="utf-8-sig")
+    assert Playback.load(path).event_types == ["session.created"]
+
+
+@pytest.mark.parametrize("speed", [-1.0, float("nan"), float("inf"), True, False])
+def test_a_speed_that_is_no_factor_is_refused(speed: float) -> None:
     with pytest.raises(ValueError, match="speed"):
-        Playback.from_lines([received(0.0, "session.created")], speed=-1.0)
+        Playback.from_lines([received(0.0, "session.created")], speed=speed)
 
 
 # The local server playing a recording
@@ -366,7 +395,8 @@ def test_the_servers_controls_still_act_on_a_played_session() -> None:
         )
         with client:
             assert client.session.id == "sess_1"
+            pushed = client.expect("rate_limits.updated")  # before it can arrive
             server.push({"type": "rate_limits.updated", "rate_limits": []})
-            client.wait_for("rate_limits.updated", timeout=WAIT)
+            pushed.wait(WAIT)
             server.expire_sessions()
             assert expired.wait(WAIT)

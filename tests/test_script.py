@@ -580,6 +580,12 @@ def test_a_predicate_that_raises_is_a_server_error_and_reported(
     assert "when test_a_predicate_that_raises_is_a_server_error_and_reported.<locals>.broken" in (
         str(verified.value)
     )
+    # The turn counts, answered by the predicate's failure.
+    assert str(verified.value).endswith(
+        "The client asked for 1 response(s):\n"
+        "  1. after user text 'Hi': ZeroDivisionError in the predicate of rule #1"
+    )
+    assert [turn.number for turn in local.script.turns] == [1]
 
 
 # --- declarations checked at once ----------------------------------------------------------------
@@ -613,6 +619,9 @@ def test_malformed_declarations_are_refused_where_they_are_made(
         ToolCall("f", {"when": object()})
     with pytest.raises(TypeError, match="mapping or a JSON string"):
         ToolCall("f", [1])  # type: ignore[arg-type]
+    for constant in (float("nan"), float("inf"), -float("inf")):  # no JSON parser reads them
+        with pytest.raises(TypeError, match="not JSON-serialisable"):
+            ToolCall("f", {"x": [constant]})
     with pytest.raises(ValueError, match="name must be a non-empty string"):
         ToolCall("")
     with pytest.raises(ValueError, match="call_id must be a non-empty string"):

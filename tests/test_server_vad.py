@@ -133,6 +133,13 @@ def test_the_threshold_maps_linearly_onto_decibels() -> None:
     assert detect(offset, threshold=0.0) == []
 
 
+def test_at_threshold_1_nothing_is_speech_not_even_full_scale() -> None:
+    # The loudest PCM16 frame: a full-scale square wave, RMS 32767.5 around its mean.
+    loudest = array("h", [32767, -32768] * 12 * 500).tobytes()
+    assert detect(loudest, threshold=1.0) == []
+    assert detect(loudest, threshold=0.999) == [SpeechStarted(0, 0)]
+
+
 def test_pauses_shorter_than_the_silence_duration_do_not_stop_speech() -> None:
     data = speech("one") + silence(190) + speech("two") + silence(200)
     assert detect(data) == [SpeechStarted(0, 0), SpeechStopped(audio_end_ms=750)]

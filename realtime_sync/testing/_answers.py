@@ -43,7 +43,7 @@ def _arguments(value: Mapping[str, Any] | str) -> str:
             f"ToolCall arguments must be a mapping or a JSON string, not {type(value).__name__}"
         )
     try:
-        return json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"ToolCall arguments are not JSON-serialisable: {exc}") from None
 

@@ -83,6 +83,9 @@ _Path = tuple[str | int, ...]  # where a value is in an event: keys and list ind
 # Where a server event may echo an identifier the client chose (text never: a delta that
 # happens to equal a metadata value stays as recorded).
 _ECHOES = frozenset({"id", "event_id", "item_id", "previous_item_id", "metadata"})
+# The deepest nesting of objects and arrays a line may have: events are played by recursive
+# code (two frames a level), and recordings nest far less.
+_MAX_DEPTH = 200
 # The byte that encodes silence in each output format (G.711 encodes zero as 0xFF / 0xD5).
 _SILENCE = {"audio/pcmu": 0xFF, "g711_ulaw": 0xFF, "audio/pcma": 0xD5, "g711_alaw": 0xD5}
 
@@ -127,7 +130,9 @@ class Playback:
 
     def __attrs_post_init__(self) -> None:
         speed = self.speed
-        if speed is not None and not (math.isfinite(speed) and speed >= 0):
+        if speed is not None and (
+            isinstance(speed, bool) or not (math.isfinite(speed) and speed >= 0)
+        ):
             raise ValueError("speed must be None or a finite factor, 0 or more")
 
     @classmethod
@@ -137,7 +142,7 @@ class Playback:
         Raises :exc:`OSError` when it cannot be read, :exc:`PlaybackError` when it is not a
         recording or holds no server event.
         """
-        with open(path, encoding="utf-8") as lines:
+        with open(path, encoding="utf-8-sig") as lines:  # a byte order mark is no JSON
             return cls.from_lines(lines, speed=speed, source=os.fspath(path))
 
     @classmethod
@@ -184,11 +189,18 @@ def as_playback(source: PlaybackSource | None) -> Playback | None:
 def _entry(line: str, where: str) -> tuple[float | None, str, JsonObject]:
     """(time, direction, event) of one line in any of the formats read."""
     try:
-        record = json.loads(line)
+        record = _DECODER.decode(line)
+    except _NotJson as exc:
+        raise PlaybackError(f"{where}: {exc} is not JSON") from None
+    except RecursionError:
+        raise PlaybackError(f"{where}: nested more than {_MAX_DEPTH} levels deep") from None
     except ValueError:
         raise PlaybackError(f"{where}: not a JSON object (is this a JSONL recording?)") from None
     if not isinstance(record, dict):
         raise PlaybackError(f"{where}: not a JSON object")
+    deep_enough = line.count("{") + line.count("[") > _MAX_DEPTH  # or no need to look
+    if deep_enough and _nested_deeper(record, _MAX_DEPTH):  # it would fail to play
+        raise PlaybackError(f"{where}: nested more than {_MAX_DEPTH} levels deep")
     direction = record.get("direction", "received")
     event = record.get("event", record)
     when = record.get("time")
@@ -196,9 +208,35 @@ def _entry(line: str, where: str) -> tuple[float | None, str, JsonObject]:
         raise PlaybackError(f"{where}: direction must be 'sent' or 'received'")
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise PlaybackError(f"{where}: no event with a string 'type'")
-    if when is not None and not (isinstance(when, (int, float)) and math.isfinite(when)):
+    if when is not None and (
+        isinstance(when, bool) or not (isinstance(when, (int, float)) and math.isfinite(when))
+    ):
         raise PlaybackError(f"{where}: 'time' must be a number of seconds")
     return (None if when is None else float(when)), direction, event
+
+
+class _NotJson(Exception):
+    """NaN, Infinity or -Infinity: Python's json reads them, no other JSON parser does."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJson(name)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def _nested_deeper(value: object, limit: int) -> bool:
+    """Whether ``value`` nests objects and arrays more than ``limit`` levels deep."""
+    todo: list[tuple[object, int]] = [(value, 1)]  # containers only
+    while todo:
+        each, depth = todo.pop()
+        if depth > limit:
+            return True
+        children = each.values() if isinstance(each, dict) else each
+        assert isinstance(children, Iterable)
+        todo.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 class _TurnBuilder:

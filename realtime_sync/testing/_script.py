@@ -157,6 +157,11 @@ class ScriptedAnswer:
                 return False
             return len(self._turns) < (1 if self.times is None else self.times)
 
+    @property
+    def _short_label(self) -> str:
+        """The label without where it was added, e.g. ``"rule #1"``."""
+        return self.label.split(" (")[0]
+
     def _describe(self) -> str:
         used = len(self._turns)
         if self.times is None:
@@ -216,7 +221,7 @@ class Script:
         self._lock = threading.RLock()
         self._in_order: list[ScriptedAnswer] = []
         self._rules: list[ScriptedAnswer] = []
-        self._turns: list[tuple[Turn, ScriptedAnswer | None]] = []
+        self._turns: list[tuple[Turn, str]] = []  # each with what answered it
         self._errors: list[str] = []  # predicates that raised
 
     # Declaring answers
@@ -345,8 +350,7 @@ class Script:
         shown = self._turns[-_MAX_TURNS_SHOWN:]
         if len(self._turns) > len(shown):
             lines.append(f"  ... ({len(self._turns) - len(shown)} earlier)")
-        for turn, entry in shown:
-            answered = "not scripted" if entry is None else entry.label.split(" (")[0]
+        for turn, answered in shown:
             lines.append(
                 f"  {turn.number}. after user text {_short.repr(turn.user_text)}: {answered}"
             )
@@ -420,9 +424,10 @@ class Script:
                 response=copy.deepcopy(dict(response)),
             )
             chosen = self._choose(turn)
-            self._turns.append((turn, chosen))
             if chosen is None:
+                self._turns.append((turn, "not scripted"))
                 return None
+            self._turns.append((turn, chosen._short_label))
             chosen._turns.append(turn)
             return chosen._answer
 
@@ -435,6 +440,8 @@ class Script:
                 holds = entry._condition.holds(turn)
             except Exception as exc:
                 self._errors.append(f"{entry.label} on turn {turn.number}: {exc!r}")
+                failure = f"{type(exc).__name__} in the predicate of {entry._short_label}"
+                self._turns.append((turn, failure))
                 raise
             if holds:
                 return entry

@@ -13,10 +13,11 @@ on how the audio was split into chunks: a frame may span several chunks.
 A frame is speech when its level (the RMS of its samples around their mean, so a constant
 offset is silence, in dB relative to full scale) reaches the level the ``threshold`` asks
 for: ``threshold`` 0.0 to 1.0 maps linearly onto -60 dBFS to 0 dBFS
-(:func:`speech_level_dbfs`), so the default 0.5 needs -30 dBFS. The server's own synthesised
-speech (peaks at -12 dBFS, about -15 dBFS RMS) is speech up to a threshold of about 0.74;
-digital silence never is, and low noise (below -60 dBFS, or below -30 dBFS at the default)
-is not. Real servers use a model; this is only loud enough or not.
+(:func:`speech_level_dbfs`), so the default 0.5 needs -30 dBFS, and 1.0 full scale, which no
+frame reaches (its RMS around the mean stays below 32768): at 1.0 nothing is speech. The
+server's own synthesised speech (peaks at -12 dBFS, about -15 dBFS RMS) is speech up to a
+threshold of about 0.74; digital silence never is, and low noise (below -60 dBFS, or below
+-30 dBFS at the default) is not. Real servers use a model; this is only loud enough or not.
 
 - Speech starts in the first speech frame: :class:`SpeechStarted` reports where (the
   frame's start) and where the turn's audio begins (that minus ``prefix_padding_ms``, not
@@ -55,12 +56,13 @@ __all__ = [
 FRAME_MS = 10
 """The detector's resolution: it decides speech or silence for every 10 ms of audio."""
 QUIETEST_DBFS = -60.0
-"""The level ``threshold`` 0.0 asks for; 1.0 asks for full scale (0 dBFS)."""
+"""The level ``threshold`` 0.0 asks for; 1.0 asks for full scale (0 dBFS), never reached."""
 _FULL_SCALE = 32768.0
 
 
 def speech_level_dbfs(threshold: float) -> float:
-    """The frame level, in dBFS, that counts as speech at ``threshold`` (0.0 to 1.0)."""
+    """The frame level, in dBFS, that counts as speech at ``threshold`` (0.0 to 1.0); 0 dBFS
+    at 1.0, which no frame reaches."""
     return QUIETEST_DBFS * (1.0 - threshold)
 
 
@@ -69,7 +71,8 @@ class VadSettings:
     """What the detector listens for (a session's turn detection settings)."""
 
     threshold: float = 0.5
-    """How loud a frame must be to be speech, 0.0 to 1.0 (see :func:`speech_level_dbfs`)."""
+    """How loud a frame must be to be speech, 0.0 to 1.0 (see :func:`speech_level_dbfs`);
+    1.0: nothing is speech."""
     prefix_padding_ms: int = 300
     """Audio before the first speech frame that belongs to the turn."""
     silence_duration_ms: int = 200
