@@ -4,6 +4,7 @@ Blocking calls, callbacks on a dispatcher thread, typed events and typed errors,
 Realtime server (:mod:`realtime_sync.testing`) to test against.
 """
 
+from ._calls import EphemeralClientSecret, RealtimeAPI
 from ._client import RealtimeClient
 from ._conversation import Item, UsageTotals
 from ._dispatch import Expectation
@@ -30,6 +31,7 @@ from ._errors import (
     SendQueueFullError,
     TransportError,
     UnknownEventTypeError,
+    WebhookVerificationError,
     WouldDeadlockError,
 )
 from ._events_stream import EventStream
@@ -39,6 +41,13 @@ from ._recording import Recording
 from ._replay import NotReplayed, ReplayReport
 from ._session import SessionState
 from ._tools import ToolArgumentsError, ToolRegistry
+from ._transcription import (
+    TranscriptCompleted,
+    TranscriptDelta,
+    TranscriptFailed,
+    TranscriptionError,
+    TranscriptPiece,
+)
 from ._transport import (
     EndKind,
     EndSink,
@@ -105,6 +114,7 @@ __all__ = [
     "Dialect",
     "EndKind",
     "EndSink",
+    "EphemeralClientSecret",
     "ErrorDetail",
     "ErrorEvent",
     "EventStream",
@@ -129,6 +139,7 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RateLimitsUpdatedEvent",
+    "RealtimeAPI",
     "RealtimeClient",
     "RealtimeError",
     "RealtimeTimeoutError",
@@ -155,12 +166,18 @@ __all__ = [
     "TextDoneEvent",
     "ToolArgumentsError",
     "ToolRegistry",
+    "TranscriptCompleted",
+    "TranscriptDelta",
+    "TranscriptFailed",
+    "TranscriptPiece",
+    "TranscriptionError",
     "Transport",
     "TransportConnection",
     "TransportEnded",
     "TransportError",
     "UnknownEventTypeError",
     "UsageTotals",
+    "WebhookVerificationError",
     "WouldDeadlockError",
     "__version__",
     "decode_event",

@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ._conversation import ConversationState, UsageTotals, output_audio_format
 from ._conversations import Conversations
@@ -133,6 +133,8 @@ class RealtimeClient(Links, Handlers, Conversations):
         allow_insecure: bool = False,
         reconnect: bool | ReconnectPolicy = True,
         backlog_warning: float | None = 1.0,
+        intent: Literal["transcription"] | None = None,
+        call_id: str | None = None,
     ) -> None:
         """Configure a client for OpenAI (or any OpenAI-compatible Realtime endpoint).
 
@@ -188,6 +190,13 @@ class RealtimeClient(Links, Handlers, Conversations):
             reconnect: Survive lost connections and session expiry (the default): a
                 :class:`ReconnectPolicy`, True for the default one, False to end with the
                 first loss. See the README's "Long-running sessions".
+            intent: ``"transcription"`` opens a transcription session (``intent=transcription``
+                in the URL; the model only when ``model`` is given): speech in, transcripts
+                out, no responses. GA only. See :meth:`transcribe`.
+            call_id: Join a call already running (SIP or WebRTC, ``rtc_...``, e.g. from a
+                ``realtime.call.incoming`` webhook, accepted with ``RealtimeAPI().calls``)
+                instead of starting a session: ``?call_id=`` replaces ``?model=``, so
+                ``model`` may not be given. GA only.
         """
         azure = any(
             value is not None
@@ -204,6 +213,8 @@ class RealtimeClient(Links, Handlers, Conversations):
                 api_version=api_version,
                 dialect=protocol,
                 headers=dict(headers or {}),
+                intent=intent,
+                call_id=call_id,
             )
         else:
             target = openai_target(
@@ -214,6 +225,8 @@ class RealtimeClient(Links, Handlers, Conversations):
                 auth=auth,
                 dialect=protocol or "ga",
                 headers=openai_headers(headers, organization, project),
+                intent=intent,
+                call_id=call_id,
             )
         check_transport_security(target, allow_insecure=allow_insecure)
         if ping_interval and ping_timeout and ping_interval <= ping_timeout:

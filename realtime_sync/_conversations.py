@@ -21,6 +21,7 @@ from ._objects import Session
 from ._recording import Recording
 from ._resources import ConversationResource, InputAudioBufferResource, input_audio_format
 from ._tools import ToolRegistry
+from ._transcription import transcribe as _transcribe
 from ._turns import Reply, ResponseHandle, Turns
 
 __all__ = ["Conversations"]
@@ -122,6 +123,10 @@ class Conversations:
         for piece in pieces:
             self.input_audio_buffer.append(audio=piece)
         return audio.duration_ms(data, rate=rate, sample_width=width)
+
+    transcribe = _transcribe
+    """Transcribe audio on this connection, yielding the transcript as it arrives (see
+    :func:`realtime_sync._transcription.transcribe`)."""
 
     @overload
     def tool(self, function: F, /) -> F: ...

@@ -61,6 +61,7 @@ BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 KEY_SUBPROTOCOL_PREFIX = "openai-insecure-api-key."
 AUTH_MODES: tuple[Auth, ...] = ("header", "subprotocol", "query")
 DIALECTS: tuple[Dialect, ...] = ("ga", "beta")
+INTENTS: tuple[str, ...] = ("transcription",)
 
 
 @frozen
@@ -221,10 +222,20 @@ def openai_target(
     auth: str,
     dialect: str,
     headers: Mapping[str, str],
+    intent: str | None = None,
+    call_id: str | None = None,
 ) -> Target:
-    """Target for api.openai.com or any OpenAI-compatible Realtime endpoint."""
+    """Target for api.openai.com or any OpenAI-compatible Realtime endpoint.
+
+    With ``call_id`` the URL names the call to join (``?call_id=...``) instead of a model.
+
+    With ``intent`` the URL carries ``intent=...`` and a model only when one is named, as
+    the official client builds it.
+    """
     _check_choice("auth", auth, AUTH_MODES)
     _check_choice("protocol", dialect, DIALECTS)
+    _check_intent(intent, dialect)
+    _check_call(call_id, model=model, intent=intent, dialect=dialect, legacy=False)
     if not api_key:
         raise ConfigurationError(
             "no API key: pass api_key=... or set the OPENAI_API_KEY environment variable"
@@ -232,10 +243,12 @@ def openai_target(
     register_secret(api_key)
     if url is None:
         url = (base_url or OPENAI_BASE_URL).rstrip("/") + "/realtime"
-    model = model or DEFAULT_MODELS[dialect]  # type: ignore[index]
-    _warn_if_retiring(model)
+    params = _intent_params(model, intent) if call_id is None else {"call_id": call_id}
+    if intent is None and call_id is None:
+        model = params["model"] = model or DEFAULT_MODELS[dialect]  # type: ignore[index]
+        _warn_if_retiring(model)
     return Target(
-        url=_with_query(_websocket_scheme(url), {"model": model}),
+        url=_with_query(_websocket_scheme(url), params),
         dialect=dialect,  # type: ignore[arg-type]
         auth=auth,  # type: ignore[arg-type]
         api_key=api_key,
@@ -254,8 +267,13 @@ def azure_target(
     api_version: str | None,
     dialect: str | None,
     headers: Mapping[str, str],
+    intent: str | None = None,
+    call_id: str | None = None,
 ) -> Target:
     """Target for Azure OpenAI.
+
+    With ``call_id``: the GA path ``/openai/v1/realtime?call_id=...`` (Azure's SIP and
+    WebRTC guides join calls there); the legacy path cannot join a call.
 
     Without ``api_version``: the GA path ``/openai/v1/realtime?model=<deployment>``. With it:
     the legacy path ``/openai/realtime?api-version=...&deployment=...``, which speaks beta.
@@ -265,7 +283,8 @@ def azure_target(
             "no Azure endpoint: pass endpoint='https://<resource>.openai.azure.com' or set "
             "AZURE_OPENAI_ENDPOINT"
         )
-    if not deployment:
+    _check_call(call_id, model=deployment, intent=intent, dialect=dialect, legacy=bool(api_version))
+    if not deployment and intent is None and call_id is None:
         raise ConfigurationError("no Azure deployment: pass deployment='<deployment name>'")
     if api_key and token_provider:
         raise ConfigurationError("pass either api_key or azure_ad_token_provider, not both")
@@ -277,13 +296,17 @@ def azure_target(
     register_secret(api_key)
     chosen: str = dialect or ("beta" if api_version else "ga")
     _check_choice("protocol", chosen, DIALECTS)
+    _check_intent(intent, "beta" if api_version else chosen)  # the api-version path is beta
     base = _websocket_scheme(endpoint).rstrip("/")
     if api_version:
         url = _with_query(
-            f"{base}/openai/realtime", {"api-version": api_version, "deployment": deployment}
+            # Set: without a deployment, intent and call_id are refused on this path above.
+            f"{base}/openai/realtime",
+            {"api-version": api_version, "deployment": deployment or ""},
         )
     else:
-        url = _with_query(f"{base}/openai/v1/realtime", {"model": deployment})
+        params = _intent_params(deployment, intent) if call_id is None else {"call_id": call_id}
+        url = _with_query(f"{base}/openai/v1/realtime", params)
     return Target(
         url=url,
         dialect=chosen,  # type: ignore[arg-type]
@@ -294,6 +317,53 @@ def azure_target(
         # The api-version path is beta by definition; the v1 path needs telling.
         send_beta_marker=chosen == "beta" and not api_version,
     )
+
+
+def _check_call(
+    call_id: str | None, *, model: str | None, intent: str | None, dialect: str | None, legacy: bool
+) -> None:
+    """Refuse a call join that names what the call already settled, or cannot join."""
+    if call_id is None:
+        return
+    if not isinstance(call_id, str) or not call_id:
+        raise ConfigurationError(f"call_id must be a non-empty string; got {call_id!r}")
+    if model:
+        raise ConfigurationError(
+            "pass either model (deployment) or call_id, not both: a call's session already "
+            "has its model (set it in calls.accept(call_id, session={'model': ...}))"
+        )
+    if intent is not None:
+        raise ConfigurationError("pass either intent or call_id, not both")
+    if legacy:
+        raise ConfigurationError(
+            "Azure's api-version endpoint cannot join a call: use the GA endpoint "
+            "(RealtimeClient.azure(..., api_version=''))"
+        )
+    if dialect == "beta":
+        raise ConfigurationError("joining a call needs the GA protocol, not protocol='beta'")
+
+
+def _check_intent(intent: str | None, dialect: str) -> None:
+    if intent is None:
+        return
+    _check_choice("intent", intent, INTENTS)
+    if dialect == "beta":
+        # Beta transcription connections open with transcription_session.created, not the
+        # session.created a connect waits for.
+        raise ConfigurationError(
+            f"intent={intent!r} needs the GA protocol (a beta connection opens with "
+            "transcription_session.created, which this client does not take as a session "
+            "start); with protocol='beta', connect without intent and send "
+            "client.transcription_session.update(...)"
+        )
+
+
+def _intent_params(model: str | None, intent: str | None) -> dict[str, str]:
+    """The query naming the model and the intent (each only when given)."""
+    params = {"model": model} if model else {}
+    if intent is not None:
+        params["intent"] = intent
+    return params
 
 
 def openai_headers(

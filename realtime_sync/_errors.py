@@ -18,6 +18,7 @@ Every exception the library raises derives from :class:`RealtimeError`::
     ├── ResponseError               a response ended cancelled, failed or incomplete
     │   └── ResponseInterruptedError   the connection was lost while it was in progress
     ├── InternalError               a failure inside realtime_sync ended the session
+    ├── WebhookVerificationError    a webhook's signature, headers or timestamp do not check out
     └── APIError                    the server refused us, by HTTP status or error-then-close
         ├── BadRequestError         other 4xx; close 4000 (unknown model, wrong dialect)
         ├── AuthenticationError     401; close 3000 with invalid_api_key
@@ -58,6 +59,7 @@ __all__ = [
     "SendQueueFullError",
     "TransportError",
     "UnknownEventTypeError",
+    "WebhookVerificationError",
     "WouldDeadlockError",
 ]
 
@@ -163,6 +165,12 @@ class ResponseInterruptedError(ResponseError):
 class InternalError(RealtimeError):
     """A failure inside realtime_sync (a bug, or a ``BaseException`` in its machinery) ended
     the session; ``__cause__`` holds what happened. The client closed itself."""
+
+
+class WebhookVerificationError(RealtimeError, ValueError):
+    """A webhook did not verify: a required header missing, a timestamp outside the
+    tolerance window, or no signature matching the secret. Answer the request with 400 and
+    do not act on its body."""
 
 
 class APIError(RealtimeError):

@@ -45,8 +45,9 @@ def test_version() -> None:
 def test_all_lists_every_public_name_of_audio_and_tools() -> None:
     import realtime_sync.audio
     import realtime_sync.tools
+    import realtime_sync.webhooks
 
-    for module in (realtime_sync.audio, realtime_sync.tools):
+    for module in (realtime_sync.audio, realtime_sync.tools, realtime_sync.webhooks):
         ours = {
             name
             for name, value in vars(module).items()

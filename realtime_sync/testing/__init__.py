@@ -120,7 +120,7 @@ servers often deliver them: attach them to user items by ``item_id``.
 ``audio.input.turn_detection``, beta ``turn_detection``: ``server_vad``, threshold 0.5,
 300 ms prefix padding, 200 ms of silence), and listen to the audio appended: 10 ms frames
 whose level reaches the threshold (0.0 to 1.0 mapped onto -60 to 0 dBFS: the synthesised
-speech is speech, silence and low noise are not) are speech. Speech starting sends
+speech is speech, silence and low noise are not, nothing at 1.0) are speech. Speech starting sends
 ``input_audio_buffer.speech_started`` (``audio_start_ms`` less the prefix padding, and the
 ``item_id`` the turn will get) and, with ``interrupt_response``, cancels a response in
 progress in the default conversation (``response.done`` ``cancelled``, reason
@@ -152,7 +152,12 @@ answers ``transcription_session.updated`` with a transcription session shaped li
 specification's (``id``, ``object``, ``input_audio_format``, ``input_audio_transcription``,
 ``turn_detection``, ``input_audio_noise_reduction``, ``include``), whose
 ``input_audio_format`` then applies to commits. Neither restricts which other events the
-connection may send.
+connection may send. A connection with ``intent=transcription`` in its query needs no model
+and starts as a transcription session (turn detection: server VAD, 500 ms of silence; no
+transcription model until the client names one): GA ``session.created`` with the GA
+transcription session, beta ``transcription_session.created`` with the beta one (as OpenAI's
+beta interface opened them; no official type declares that event). Another ``intent`` gets
+``invalid_value`` (param ``intent``) and close 4000.
 
 **Conversation items** may carry the client's own ``id`` (kept, as real servers keep it,
 so a client can replay its history under the same ids); a duplicate gets
@@ -209,6 +214,19 @@ one event per line) goes to every client that connects, as recorded, each turn r
 when the client sends the event the recorded server answered, at the recorded pace
 (``Playback.load(path, speed=None)``: as fast as possible). ``python -m realtime_sync
 replay FILE`` serves one. The rules are in :mod:`realtime_sync.testing._playback`.
+
+**Calls, client secrets, webhooks.** The socket server also serves the REST endpoints at
+``server.http_base_url`` (``.../v1``; Azure's ``/openai/v1`` too): ``POST
+/realtime/calls/{id}/accept|reject|refer|hangup`` and ``POST /realtime/client_secrets``
+(and ``/realtime/translations/client_secrets``), with the server's key.
+``server.calls.create_incoming()`` rings it: an :class:`IncomingCall` with its ``call_id``
+and the ``realtime.call.incoming`` webhook signed with ``server.calls.webhook_secret``
+(:func:`sign_webhook` signs any payload the same way). An accepted call can be joined at
+``/v1/realtime?call_id=...``: its session starts from the ``accept`` configuration; an
+unknown or unaccepted call gets an ``error`` (``call_not_found``) and close 4000. Minted
+``ek_...`` keys open sessions (header or subprotocol) until they expire
+(``server.calls.clock`` decides when), starting from their session configuration.
+``server.calls.fail_next(status)`` and ``delay_next(seconds)`` inject HTTP failures.
 """
 
 import typing as _typing
@@ -216,6 +234,7 @@ import typing as _typing
 from .._endpoints import Dialect
 from ._admission import AuthMethod
 from ._answers import Failure, Refusal, Speech, Text, ToolCall
+from ._calls import CallRecord, IncomingCall, LocalCalls, sign_webhook
 from ._catalogue import KNOWN_MODELS
 from ._inprocess import InProcessTransport
 from ._playback import Playback, PlaybackError
@@ -230,10 +249,13 @@ if _typing.TYPE_CHECKING:
 __all__ = [
     "KNOWN_MODELS",
     "AuthMethod",
+    "CallRecord",
     "ConnectionRecord",
     "Dialect",
     "Failure",
     "InProcessTransport",
+    "IncomingCall",
+    "LocalCalls",
     "LocalRealtimeServer",
     "Playback",
     "PlaybackError",
@@ -248,6 +270,7 @@ __all__ = [
     "ToolCall",
     "Turn",
     "recognize_speech",
+    "sign_webhook",
     "synthesize_speech",
 ]
 

@@ -16,11 +16,17 @@ import hmac
 import json
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import attrs
 
-from .._endpoints import BETA_HEADER, BETA_SUBPROTOCOL, KEY_SUBPROTOCOL_PREFIX, Dialect
+from .._endpoints import (
+    BETA_HEADER,
+    BETA_SUBPROTOCOL,
+    DEFAULT_MODELS,
+    KEY_SUBPROTOCOL_PREFIX,
+    Dialect,
+)
 from .._secrets import MASK, SECRET_QUERY_PARAMS, redact
 from ._catalogue import (
     KNOWN_MODELS,
@@ -37,6 +43,7 @@ __all__ = [
     "Admission",
     "AdmissionSettings",
     "AuthMethod",
+    "Directory",
     "HttpRefusal",
     "OpeningFailure",
     "admit",
@@ -63,6 +70,17 @@ def _model_set(models: Iterable[str] | None) -> frozenset[str] | None:
     return None if models is None else frozenset(models)
 
 
+class Directory(Protocol):
+    """What the server knows beyond its key: the ephemeral keys it minted and the calls a
+    test created (:class:`~._calls.LocalCalls`)."""
+
+    def key_session(self, key: str) -> Mapping[str, Any] | None:
+        """The session of an unexpired ephemeral key, or None when ``key`` is not one."""
+
+    def call_session(self, call_id: str) -> Mapping[str, Any] | None:
+        """The accepted session of a call that may be joined now, or None."""
+
+
 @attrs.frozen
 class AdmissionSettings:
     """What the server was told about whom to let in."""
@@ -74,6 +92,8 @@ class AdmissionSettings:
     deployment name."""
     emulate_beta_shutdown: bool = False
     """Refuse the beta dialect on ``/v1/realtime``, as api.openai.com does since May 2026."""
+    directory: Directory | None = attrs.field(default=None, eq=False, repr=False)
+    """Ephemeral keys and calls to let in besides the key; None: none."""
 
 
 @attrs.frozen
@@ -140,6 +160,13 @@ class Admission:
     keys: tuple[str, ...] = attrs.field(repr=False)
     """Every key the client presented, right or wrong. Transports register each with
     :func:`realtime_sync._secrets.register_secret` so that no later log line shows it."""
+    intent: str | None = None
+    """``"transcription"`` when the query asked for a transcription session, else None."""
+    call_id: str | None = None
+    """The call a ``?call_id=`` connection joins, or None."""
+    preset: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
+    """The session to start from instead of the defaults: the joined call's (from its
+    ``accept``) or the ephemeral key's; None for the defaults."""
 
 
 def admit(
@@ -161,7 +188,8 @@ def admit(
     The checks run in the order real servers appear to apply them: an unknown path is an
     HTTP 404; then a missing or wrong key closes with 3000 (``invalid_api_key``); a missing
     query parameter, an unknown model or (with ``emulate_beta_shutdown``) the beta dialect on
-    OpenAI's path close with 4000.
+    OpenAI's path close with 4000. With ``intent=transcription`` no model is needed (and
+    any is accepted); another intent closes with 4000 (``invalid_value``).
     """
     route = ROUTES.get(path)
     beta = (
@@ -172,6 +200,18 @@ def admit(
     presented = _credentials(route, headers, subprotocols, query)
     auth, key_ok = _check_key(presented, settings.api_key)
     model = query.get(route.model_param, "") if route is not None else ""
+    intent = query.get("intent") or None
+    preset, joined = None, None
+    call_id = query.get("call_id") if route is not None and not route.legacy else None
+    if settings.directory is not None:
+        for method, key in presented:
+            preset = settings.directory.key_session(key)
+            if preset is not None:  # an ephemeral key this server minted
+                auth, key_ok = method, True
+                break
+        joined = settings.directory.call_session(call_id) if call_id else None
+    if joined is not None:
+        preset, model = joined, str(joined.get("model") or DEFAULT_MODELS["ga"])
     dialect: Dialect = "beta" if beta else "ga"
     outcome: Outcome
     if route is None:
@@ -186,6 +226,9 @@ def admit(
             settings=settings,
             presented=presented,
             key_ok=key_ok,
+            intent=intent,
+            call_id=call_id,
+            joined=joined is not None,
         )
     return Admission(
         route=route,
@@ -195,6 +238,9 @@ def admit(
         model=model,
         outcome=outcome,
         keys=tuple(key for _, key in presented),
+        intent=intent,
+        call_id=call_id or None,
+        preset=preset,
     )
 
 
@@ -207,6 +253,9 @@ def _opening_failure(
     settings: AdmissionSettings,
     presented: Sequence[tuple[AuthMethod, str]],
     key_ok: bool,
+    intent: str | None = None,
+    call_id: str | None = None,
+    joined: bool = False,
 ) -> Outcome:
     if not key_ok:
         message = (
@@ -216,12 +265,23 @@ def _opening_failure(
             else "No API key provided. Send it in an 'Authorization: Bearer <key>' header."
         )
         return OpeningFailure(3000, request_error("invalid_api_key", message))
+    if call_id:  # the call's session already has its model
+        if joined:
+            return Accepted()
+        message = f"No active call found with id '{call_id}'."
+        return OpeningFailure(4000, request_error("call_not_found", message, "call_id"))
+    if intent is not None and intent != "transcription":
+        message = f"Invalid value for 'intent': {intent!r}; expected 'transcription'."
+        return OpeningFailure(4000, request_error("invalid_value", message, "intent"))
     for name in route.required:
+        if intent is not None and name == route.model_param:
+            continue  # a transcription session needs no model
         if not query.get(name):
             code = "missing_model" if name == "model" else "missing_required_parameter"
             message = f"Missing required query parameter: '{name}'."
             return OpeningFailure(4000, request_error(code, message, name))
-    if not route.azure and settings.models is not None and model not in settings.models:
+    known = settings.models is None or model in settings.models
+    if not route.azure and intent is None and not known:
         message = f"The model '{model}' does not exist or you do not have access to it."
         return OpeningFailure(4000, request_error("model_not_found", message))
     if settings.emulate_beta_shutdown and dialect == "beta" and not route.azure:

@@ -175,6 +175,7 @@ class InProcessConnection:
             on_received=lambda event: recorder.record(record, event),
             take_response_drop=faults.take_response_drop,
             drop=lambda: self.end("dropped", detail="dropped by the test during a response"),
+            intent=admission.intent,
         )
         failure = faults.opening_failure(record)
         if failure is not None:

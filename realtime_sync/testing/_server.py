@@ -15,13 +15,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import http
-import logging
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+import attrs
 
 try:
     from websockets.datastructures import Headers
@@ -39,20 +40,22 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from .._endpoints import Dialect
-from .._secrets import RedactingFilter, redact_url
 from ._admission import (
     AuthMethod,
     HttpRefusal,
     lower_headers,
-    mask_header,
     split_subprotocols,
 )
+from ._calls import LocalCalls, apply_preset
 from ._catalogue import (
     KNOWN_MODELS,
     check_close,
     pushed_frame,
 )
 from ._faults import ServerControls
+from ._http_server import HttpSide
+from ._logs import server_log as _log
+from ._logs import wire_log as _wire_log
 from ._playback import PlaybackSource, as_playback, play
 from ._recorder import Connection, ConnectionRecord, Recorder
 from ._script import Script
@@ -60,47 +63,11 @@ from ._simulator import SessionSimulator
 
 __all__ = ["AuthMethod", "ConnectionRecord", "Dialect", "LocalRealtimeServer"]
 
-_log = logging.getLogger("realtime_sync.testing")
-# websockets logs every request header at DEBUG level; give it its own logger so the
-# credential filters below see all of its records.
-_wire_log = logging.getLogger("realtime_sync.testing.websockets")
-
 _CLOSE_TIMEOUT = 2.0  # seconds a closing handshake may take; bounds stop()
 _OPEN_TIMEOUT = 5.0  # seconds a client has to send its upgrade request
 _JOIN_TIMEOUT = 5.0  # seconds stop() waits for each group of threads
 _MAX_MESSAGE = 32 * 2**20  # a 15 MiB audio append is about 20 MiB once base64-encoded
 _MAX_QUEUE = 256  # frames buffered per connection before websockets stops reading
-
-
-class _MaskHandshakeCredentials(logging.Filter):
-    """Mask keys in websockets' DEBUG handshake logs by where they travel.
-
-    Why not only the registered secrets: websockets logs the request line and each header
-    as it parses the request, before any hook of ours runs, so a key the server never saw
-    (a client's wrong key, any key when ``api_key`` is ``None``) is not registered yet when
-    its line is logged. The places a key can travel are known (the ``Authorization`` and
-    ``api-key`` headers, the key subprotocol, the ``api-key`` query parameter): mask those.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and args:
-            if len(args) == 2 and all(isinstance(arg, str) for arg in args):
-                name, value = args
-                record.args = (name, mask_header(str(name), str(value)))
-            else:
-                # The request target is the only argument that starts with "/".
-                record.args = tuple(
-                    redact_url(arg) if isinstance(arg, str) and arg.startswith("/") else arg
-                    for arg in args
-                )
-        return True
-
-
-_wire_log.addFilter(_MaskHandshakeCredentials())
-# Registered secrets (the server's key, every key a client presented) anywhere else.
-for _logger in (_log, _wire_log):
-    _logger.addFilter(RedactingFilter())
 
 
 def _http_response(refusal: HttpRefusal) -> Response:
@@ -276,6 +243,10 @@ class LocalRealtimeServer(ServerControls):
         self._host = host
         self._port = port
         self._ssl = ssl_context
+        self.calls = LocalCalls(api_key, models, self._end_call)
+        """Incoming calls, ephemeral keys and the HTTP API's controls (:class:`LocalCalls`)."""
+        self._settings = attrs.evolve(self._settings, directory=self.calls)
+        self._http = HttpSide(self.calls, host, ssl_context)  # its own port: REST endpoints
         self._playback = as_playback(playback)
 
         self._recorder: Recorder[ServerConnection] = Recorder()
@@ -325,6 +296,7 @@ class LocalRealtimeServer(ServerControls):
                 daemon=True,
             )
             self._serve_thread.start()
+            self._http.start()
         _log.info("local realtime server listening on %s", self.azure_endpoint)
         return self
 
@@ -341,6 +313,7 @@ class LocalRealtimeServer(ServerControls):
             self._stopped = True
             hung = [ws for ws, connection in self._states.items() if connection.hung]
         self._halted.set()
+        self._http.stop()
         for ws in hung:  # their handshakes wait for the socket to end
             self._cut(ws)
         deadline = time.monotonic() + _CLOSE_TIMEOUT + 0.5
@@ -414,6 +387,13 @@ class LocalRealtimeServer(ServerControls):
         client builds its URL on."""
         return f"{'https' if self._ssl else 'http'}://{self._netloc()}"
 
+    @property
+    def http_base_url(self) -> str:
+        """``http://<host>:<port>/v1`` (``https://`` with TLS): the REST endpoints (call
+        control, client secrets; Azure's under ``/openai/v1`` on the same port), for
+        ``RealtimeAPI(base_url=...)`` or ``openai.OpenAI(base_url=...)``."""
+        return self._http.base_url
+
     def _netloc(self) -> str:
         if self._bound_port is None:
             raise RuntimeError("the server is not started; call start() first")
@@ -463,6 +443,13 @@ class LocalRealtimeServer(ServerControls):
         with self._cond:
             self._closers.append(closer)
         closer.start()
+
+    def _end_call(self, call_id: str) -> None:
+        """Close the sessions that joined a call that was hung up (1000, ``call ended``)."""
+        for connection in self._recorder.open_connections():
+            if connection.admission.call_id == call_id:
+                close = functools.partial(connection.transport.close, 1000, "call ended")
+                self._in_background(close)
 
     def answer_pings(self, enabled: bool) -> None:
         """Answer client pings (``True``, the default) or silently ignore them (``False``).
@@ -556,6 +543,7 @@ class LocalRealtimeServer(ServerControls):
             on_received=lambda event: self._recorder.record(connection, event),
             take_response_drop=self._faults.take_response_drop,
             drop=lambda: self._cut(ws),
+            intent=admission.intent,
         )
         _log.info(
             "local realtime server: %s connection on %s (auth: %s)",
@@ -563,6 +551,8 @@ class LocalRealtimeServer(ServerControls):
             connection.path,
             admission.auth,
         )
+        if admission.preset is not None:  # a joined call, or an ephemeral key's session
+            apply_preset(simulator, admission.preset)
         try:
             failure = self._faults.opening_failure(connection)
             if failure is not None:

@@ -49,6 +49,7 @@ from ._catalogue import (
 from ._input_audio import InputAudio
 from ._options import SimulatorOptions
 from ._responses import Responder, SendFailed
+from ._transcription import opening_event, transcription_start
 from ._voice import SpokenAudio
 
 __all__ = ["SessionSimulator", "SimulatorOptions"]
@@ -80,6 +81,7 @@ class SessionSimulator(InputAudio):
         on_received: Callable[[JsonObject], None] | None = None,
         take_response_drop: Callable[[], int | None] | None = None,
         drop: Callable[[], None] | None = None,
+        intent: str | None = None,
     ) -> None:
         """Prepare a session; nothing is sent until :meth:`open` or :meth:`refuse`.
 
@@ -97,6 +99,7 @@ class SessionSimulator(InputAudio):
                 held; it must not wait for anything): ``None`` to stream it whole, or after
                 how many delta events to call ``drop`` instead of finishing it.
             drop: Cuts the connection without a close frame (must not block).
+            intent: ``"transcription"``: a transcription session from the start.
         """
         self.spec = SPECS[dialect]
         lifetime = options.session_lifetime
@@ -127,13 +130,17 @@ class SessionSimulator(InputAudio):
         self._interrupted = set()  # responses turn detection cancelled
         self._response_due = False  # a turn waits for the response in progress to end
         self._out_of_band = False  # the last response accepted is out of the conversation
+        if intent == "transcription":
+            self.session, self._transcribing = transcription_start(self.session, dialect)
         self.configure_turn_detection()
 
     # The transport's calls
 
     def open(self) -> None:
-        """Send ``session.created``, the first event of every session."""
-        self._deliver({"type": "session.created", "session": self.session})
+        """Send ``session.created`` (beta ``intent=transcription``:
+        ``transcription_session.created``), the first event of every session."""
+        beta_transcription = self._transcription if self._transcribing else None
+        self._deliver(opening_event(self.session, beta_transcription))
 
     def receive(self, frame: str | bytes, *, answer: bool = True) -> JsonObject | None:
         """Answer one client frame; return the parsed event, or ``None`` if refused unread.

@@ -1,0 +1,328 @@
+"""The Realtime API's HTTP side: SIP/WebRTC call control and ephemeral client secrets.
+
+:class:`RealtimeAPI` wraps the endpoints the official ``openai`` package exposes as
+``client.realtime.calls`` and ``client.realtime.client_secrets`` (and
+``client.realtime.translations.client_secrets``), over :mod:`._http`. Each call is one
+blocking POST with a timeout; refusals raise the same errors as the WebSocket side.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from attrs import field, frozen
+
+from ._endpoints import OPENAI_BASE_URL, _is_loopback, openai_headers
+from ._errors import ConfigurationError, TransportError
+from ._http import HttpEndpoint, path_segment
+from ._secrets import MASK, install_log_filter, register_secret
+
+__all__ = ["CallsResource", "ClientSecretsResource", "EphemeralClientSecret", "RealtimeAPI"]
+
+
+@frozen
+class EphemeralClientSecret:
+    """An ephemeral key (``ek_...``) for a browser or device to open a Realtime session with.
+
+    Its ``repr`` masks the value; pass ``value`` to the device as you would a password.
+    """
+
+    value: str = field(repr=lambda _: MASK)
+    """The key itself: ``RealtimeClient(api_key=secret.value)`` or the browser's
+    ``openai-insecure-api-key.<value>`` subprotocol."""
+    expires_at: int
+    """When the key stops opening new sessions, in Unix seconds (sessions already open go on)."""
+    session: Mapping[str, Any] = field(repr=False)
+    """The effective session the key's sessions start with, as the service returned it."""
+
+    @property
+    def session_type(self) -> str | None:
+        """``"realtime"``, ``"transcription"``, ``"translation"`` (or None when not said)."""
+        kind = self.session.get("type")
+        return kind if isinstance(kind, str) else None
+
+
+def _client_secret(reply: Any) -> EphemeralClientSecret:
+    if not isinstance(reply, dict) or not isinstance(reply.get("value"), str):
+        raise TransportError("the service's reply holds no client secret")
+    register_secret(reply["value"])  # a minted key is a secret too: never logged from now on
+    return EphemeralClientSecret(
+        value=reply["value"],
+        expires_at=int(reply.get("expires_at") or 0),
+        session=reply.get("session") or {},
+    )
+
+
+def _expiry(seconds: int | None, expires_after: Mapping[str, Any] | None) -> dict[str, Any]:
+    if seconds is not None and expires_after is not None:
+        raise ConfigurationError("pass either expires_in or expires_after, not both")
+    if seconds is not None:
+        return {"expires_after": {"anchor": "created_at", "seconds": seconds}}
+    return {} if expires_after is None else {"expires_after": dict(expires_after)}
+
+
+class ClientSecretsResource:
+    """``POST /realtime/client_secrets`` (or its translations variant)."""
+
+    def __init__(
+        self,
+        endpoint: HttpEndpoint,
+        path: str,
+        *,
+        session_required: bool,
+        unsupported: str | None = None,
+    ) -> None:
+        self._endpoint = endpoint
+        self._path = path
+        self._session_required = session_required
+        self._unsupported = unsupported  # why this endpoint does not exist here
+
+    def create(
+        self,
+        *,
+        session: Mapping[str, Any] | None = None,
+        expires_in: int | None = None,
+        expires_after: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> EphemeralClientSecret:
+        """Mint an ephemeral key whose sessions start with ``session``.
+
+        Args:
+            session: The session configuration, e.g. ``{"type": "realtime", "model":
+                "gpt-realtime-2.1", "instructions": "..."}`` (``"transcription"`` sessions
+                too; translation keys take a translation session and require it).
+            expires_in: Seconds until the key expires (10 to 7200; the service's default
+                is 600), i.e. ``expires_after={"anchor": "created_at", "seconds": n}``.
+            expires_after: The raw ``expires_after`` object instead.
+            timeout: Seconds for this request (default: the API's timeout).
+        """
+        if self._unsupported is not None:
+            raise ConfigurationError(self._unsupported)
+        if session is None and self._session_required:
+            raise ConfigurationError("a translation client secret needs session=...")
+        body: dict[str, Any] = _expiry(expires_in, expires_after)
+        if session is not None:
+            body["session"] = dict(session)
+        return _client_secret(self._endpoint.post(self._path, body, timeout=timeout))
+
+
+class TranslationsResource:
+    """``realtime/translations``: its client secrets."""
+
+    def __init__(self, client_secrets: ClientSecretsResource) -> None:
+        self.client_secrets = client_secrets
+        """``POST /realtime/translations/client_secrets``."""
+
+
+class CallsResource:
+    """Control a SIP (or WebRTC) call: ``POST /realtime/calls/{call_id}/...``."""
+
+    def __init__(self, endpoint: HttpEndpoint) -> None:
+        self._endpoint = endpoint
+
+    def _post(
+        self, call_id: str, action: str, body: Mapping[str, Any] | None, timeout: float | None
+    ) -> None:
+        path = f"/realtime/calls/{path_segment(call_id, 'call_id')}/{action}"
+        self._endpoint.post(path, body, timeout=timeout)
+
+    def accept(
+        self, call_id: str, *, session: Mapping[str, Any], timeout: float | None = None
+    ) -> None:
+        """Answer an incoming call with a session: ``session`` is sent as the request body,
+        e.g. ``{"type": "realtime", "model": "gpt-realtime-2.1", "instructions": "..."}``
+        (``"type": "realtime"`` is added when absent). Join it afterwards with
+        ``RealtimeClient(call_id=call_id)``."""
+        self._post(call_id, "accept", {"type": "realtime", **session}, timeout)
+
+    def reject(
+        self, call_id: str, *, status_code: int | None = None, timeout: float | None = None
+    ) -> None:
+        """Decline an incoming call with a SIP status (the service's default: 603 Decline)."""
+        body = {} if status_code is None else {"status_code": status_code}
+        self._post(call_id, "reject", body, timeout)
+
+    def refer(self, call_id: str, *, target_uri: str, timeout: float | None = None) -> None:
+        """Transfer the call (SIP REFER) to ``target_uri``, e.g. ``"tel:+14155550123"``."""
+        self._post(call_id, "refer", {"target_uri": target_uri}, timeout)
+
+    def hangup(self, call_id: str, *, timeout: float | None = None) -> None:
+        """End the call, SIP or WebRTC."""
+        self._post(call_id, "hangup", None, timeout)
+
+
+class RealtimeAPI:
+    """The Realtime API's HTTP endpoints, synchronous, with the standard library::
+
+        api = RealtimeAPI()                               # key from OPENAI_API_KEY
+        api.calls.accept(call_id, session={"instructions": "Be brief."})
+        secret = api.client_secrets.create(session={"type": "realtime"}, expires_in=600)
+
+    Refusals raise the same :class:`~realtime_sync.APIError` subclasses as the WebSocket
+    client (401 :class:`~realtime_sync.AuthenticationError`, 404
+    :class:`~realtime_sync.BadRequestError`, 429 :class:`~realtime_sync.RateLimitError`,
+    5xx :class:`~realtime_sync.InternalServerError`); no answer within the timeout raises
+    :class:`~realtime_sync.RealtimeTimeoutError`, a network failure
+    :class:`~realtime_sync.TransportError`. Nothing is retried: accepting a call twice is
+    not harmless.
+    """
+
+    calls: CallsResource
+    """``accept``, ``reject``, ``refer``, ``hangup``."""
+    client_secrets: ClientSecretsResource
+    """``create`` an ephemeral key."""
+    translations: TranslationsResource
+    """``translations.client_secrets.create`` (OpenAI only)."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        headers: Mapping[str, str] | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        allow_insecure: bool = False,
+    ) -> None:
+        """Configure the endpoints; nothing is sent until a method is called.
+
+        Args:
+            api_key: The API key; defaults to ``OPENAI_API_KEY``.
+            base_url: The API base; defaults to ``OPENAI_BASE_URL``, else
+                ``https://api.openai.com/v1``.
+            timeout: Default seconds per request (connect, and each read of the reply).
+            headers: Extra request headers.
+            organization, project: ``OpenAI-Organization`` / ``OpenAI-Project`` (default
+                ``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID``).
+            ssl_context: TLS context, e.g. to trust a corporate CA.
+            allow_insecure: Allow ``http://`` to a host off this machine (the key would
+                cross the network in clear text); refused otherwise.
+        """
+        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise ConfigurationError(
+                "no API key: pass api_key=... or set the OPENAI_API_KEY environment variable"
+            )
+        base = base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
+        endpoint = _endpoint(
+            base,
+            auth_header="Authorization",
+            api_key=key,
+            token_provider=None,
+            headers=openai_headers(headers, organization, project),
+            timeout=timeout,
+            ssl_context=ssl_context,
+            allow_insecure=allow_insecure,
+        )
+        self._setup(endpoint, translations=True)
+
+    def _setup(self, endpoint: HttpEndpoint, *, translations: bool) -> None:
+        self._endpoint = endpoint
+        self.calls = CallsResource(endpoint)
+        self.client_secrets = ClientSecretsResource(
+            endpoint, "/realtime/client_secrets", session_required=False
+        )
+        self.translations = TranslationsResource(
+            ClientSecretsResource(
+                endpoint,
+                "/realtime/translations/client_secrets",
+                session_required=True,
+                unsupported=None if translations else _NO_AZURE_TRANSLATIONS,
+            )
+        )
+
+    @classmethod
+    def azure(
+        cls,
+        *,
+        endpoint: str | None = None,
+        api_key: str | None = None,
+        azure_ad_token_provider: Callable[[], str] | None = None,
+        timeout: float = 30.0,
+        headers: Mapping[str, str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        allow_insecure: bool = False,
+    ) -> RealtimeAPI:
+        """The same endpoints on Azure OpenAI's v1 API (``<endpoint>/openai/v1``), which
+        serves calls and client secrets; translation secrets are refused (Azure documents
+        none). ``endpoint`` defaults to ``AZURE_OPENAI_ENDPOINT``, ``api_key`` (sent as
+        ``api-key``) to ``AZURE_OPENAI_API_KEY`` unless a token provider is given."""
+        base = endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
+        if not base:
+            raise ConfigurationError(
+                "no Azure endpoint: pass endpoint='https://<resource>.openai.azure.com' or "
+                "set AZURE_OPENAI_ENDPOINT"
+            )
+        if api_key and azure_ad_token_provider:
+            raise ConfigurationError("pass either api_key or azure_ad_token_provider, not both")
+        if api_key is None and azure_ad_token_provider is None:
+            api_key = os.environ.get("AZURE_OPENAI_API_KEY")
+        if not api_key and azure_ad_token_provider is None:
+            raise ConfigurationError(
+                "no Azure credential: pass api_key=..., set AZURE_OPENAI_API_KEY, or pass "
+                "azure_ad_token_provider=<callable returning an Entra ID token>"
+            )
+        api = cls.__new__(cls)
+        api._setup(
+            _endpoint(
+                base.rstrip("/") + "/openai/v1",
+                auth_header="api-key",
+                api_key=api_key,
+                token_provider=azure_ad_token_provider,
+                headers=dict(headers or {}),
+                timeout=timeout,
+                ssl_context=ssl_context,
+                allow_insecure=allow_insecure,
+            ),
+            translations=False,
+        )
+        return api
+
+    def __repr__(self) -> str:
+        return f"RealtimeAPI(base_url={self._endpoint.base_url!r})"
+
+
+_NO_AZURE_TRANSLATIONS = (
+    "Azure OpenAI documents no Realtime translation client secrets endpoint; use "
+    "RealtimeAPI() against OpenAI for translation sessions"
+)
+
+
+def _endpoint(
+    base: str,
+    *,
+    auth_header: str,
+    api_key: str | None,
+    token_provider: Callable[[], str] | None,
+    headers: Mapping[str, str],
+    timeout: float,
+    ssl_context: ssl.SSLContext | None,
+    allow_insecure: bool,
+) -> HttpEndpoint:
+    if timeout is None or timeout <= 0:
+        raise ConfigurationError(f"timeout must be a positive number of seconds; got {timeout}")
+    parts = urlsplit(base)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ConfigurationError(f"base_url must be an http(s) URL with a host; got {base!r}")
+    if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname or ""):
+        raise ConfigurationError(
+            f"refusing to send the API key in clear text to {parts.hostname!r} over http://: "
+            "use https://, or pass allow_insecure=True for a network you trust"
+        )
+    register_secret(api_key)
+    install_log_filter()
+    return HttpEndpoint(
+        base_url=base,
+        auth_header=auth_header,
+        api_key=api_key,
+        token_provider=token_provider,
+        headers=dict(headers),
+        timeout=float(timeout),
+        ssl_context=ssl_context,
+    )

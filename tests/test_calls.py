@@ -1,0 +1,284 @@
+"""Call control over HTTP and joining a call over WebSocket, against the local server, with
+our client and with the official ``openai`` package as a third-party client."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable
+
+import openai
+import pytest
+from conftest import KEY
+
+from realtime_sync import (
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    InternalServerError,
+    RateLimitError,
+    RealtimeAPI,
+    RealtimeClient,
+    RealtimeTimeoutError,
+    RedirectError,
+    TransportError,
+)
+from realtime_sync.testing import LocalRealtimeServer
+
+SESSION = {
+    "type": "realtime",
+    "instructions": "You answer the phone.",
+    "output_modalities": ["text"],
+}
+
+
+def api(server: LocalRealtimeServer, **options: object) -> RealtimeAPI:
+    return RealtimeAPI(KEY, base_url=server.http_base_url, **options)  # type: ignore[arg-type]
+
+
+def official(server: LocalRealtimeServer) -> openai.OpenAI:
+    return openai.OpenAI(api_key=KEY, base_url=server.http_base_url, max_retries=0)
+
+
+# Call control with RealtimeAPI
+
+
+def test_accept_records_the_session(server: LocalRealtimeServer) -> None:
+    call = server.calls.create_incoming()
+    api(server).calls.accept(call.call_id, session={"instructions": "Hello."})
+    record = server.calls.get(call.call_id)
+    assert record is not None and record.state == "accepted"
+    assert record.session == {"type": "realtime", "instructions": "Hello."}
+    assert server.calls.requests == [("POST", f"/v1/realtime/calls/{call.call_id}/accept")]
+
+
+def test_reject_refer_and_hangup(server: LocalRealtimeServer) -> None:
+    client = api(server)
+    first, second, third = (server.calls.create_incoming() for _ in range(3))
+    client.calls.reject(first.call_id)
+    client.calls.reject(second.call_id, status_code=486)
+    client.calls.accept(third.call_id, session=SESSION)
+    client.calls.refer(third.call_id, target_uri="tel:+14155550123")
+    assert server.calls.get(first.call_id).status_code == 603  # type: ignore[union-attr]
+    assert server.calls.get(second.call_id).status_code == 486  # type: ignore[union-attr]
+    assert server.calls.get(third.call_id).target_uri == "tel:+14155550123"  # type: ignore[union-attr]
+    client.calls.hangup(third.call_id)
+    assert server.calls.get(third.call_id).state == "ended"  # type: ignore[union-attr]
+
+
+def test_an_unknown_call_is_a_404_bad_request(server: LocalRealtimeServer) -> None:
+    with pytest.raises(BadRequestError) as caught:
+        api(server).calls.accept("rtc_nope", session=SESSION)
+    assert caught.value.status_code == 404 and caught.value.code == "call_not_found"
+    assert caught.value.request_id == "req_local"
+
+
+def test_a_call_answered_twice_is_refused(server: LocalRealtimeServer) -> None:
+    call = server.calls.create_incoming()
+    api(server).calls.reject(call.call_id)
+    with pytest.raises(BadRequestError) as caught:
+        api(server).calls.accept(call.call_id, session=SESSION)
+    assert caught.value.status_code == 400
+
+
+def test_an_empty_call_id_is_refused_before_sending(server: LocalRealtimeServer) -> None:
+    with pytest.raises(ConfigurationError):
+        api(server).calls.hangup("")
+    assert server.calls.requests == []
+
+
+def test_statuses_map_to_the_same_errors_as_the_handshake(server: LocalRealtimeServer) -> None:
+    client = api(server)
+    server.calls.fail_next(429, code="rate_limit_exceeded", headers={"Retry-After": "2"})
+    with pytest.raises(RateLimitError) as limited:
+        client.calls.hangup("rtc_1")
+    assert limited.value.status_code == 429 and limited.value.retry_after == 2.0
+    for status in (500, 503):
+        server.calls.fail_next(status)
+        with pytest.raises(InternalServerError) as failed:
+            client.calls.hangup("rtc_1")
+        assert failed.value.status_code == status
+    server.calls.fail_next(307, headers={"Location": "https://elsewhere.example/v1"})
+    with pytest.raises(RedirectError) as moved:
+        client.calls.hangup("rtc_1")
+    assert moved.value.location == "https://elsewhere.example/v1"
+    assert [path for _, path in server.calls.requests].count("/v1/realtime/calls/rtc_1/hangup") == 4
+
+
+def test_a_wrong_key_is_an_authentication_error_that_never_shows_a_key(
+    server: LocalRealtimeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong = "rs-test-key-wrong-0123456789"
+    caplog.set_level(logging.DEBUG)
+    client = RealtimeAPI(wrong, base_url=server.http_base_url)
+    with pytest.raises(AuthenticationError) as caught:
+        client.calls.hangup("rtc_1")
+    error = caught.value
+    assert error.status_code == 401 and error.code == "invalid_api_key"
+    shown = " ".join([str(error), repr(error), repr(error.body), repr(error.headers), repr(client)])
+    shown += caplog.text + repr(client._endpoint)
+    assert wrong not in shown and KEY not in shown
+    assert caplog.records  # the request was logged, without the key
+
+
+def test_a_slow_answer_times_out(server: LocalRealtimeServer) -> None:
+    server.calls.delay_next(5)
+    started = time.monotonic()
+    with pytest.raises(RealtimeTimeoutError, match=r"no answer within 0\.2 s"):
+        api(server, timeout=0.2).calls.hangup("rtc_1")
+    assert time.monotonic() - started < 2
+    server.calls.delay_next(5)
+    with pytest.raises(RealtimeTimeoutError):
+        api(server).calls.hangup("rtc_1", timeout=0.2)
+
+
+def test_nobody_listening_is_a_transport_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(TransportError):
+        RealtimeAPI(KEY, base_url=f"http://127.0.0.1:{port}/v1", timeout=2).calls.hangup("rtc_1")
+
+
+def test_configuration_is_checked_up_front(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="no API key"):
+        RealtimeAPI()
+    with pytest.raises(ConfigurationError, match="clear text"):
+        RealtimeAPI(KEY, base_url="http://api.example.com/v1")
+    RealtimeAPI(KEY, base_url="http://api.example.com/v1", allow_insecure=True)
+    with pytest.raises(ConfigurationError, match="timeout"):
+        RealtimeAPI(KEY, timeout=0)
+    assert "rs-test" not in repr(RealtimeAPI(KEY))
+
+
+def test_azure_sends_the_api_key_header_and_refuses_translation_secrets(
+    server: LocalRealtimeServer,
+) -> None:
+    endpoint = server.http_base_url.removesuffix("/v1")
+    azure = RealtimeAPI.azure(endpoint=endpoint, api_key=KEY)
+    call = server.calls.create_incoming()
+    azure.calls.accept(call.call_id, session=SESSION)
+    assert server.calls.requests[-1] == ("POST", f"/openai/v1/realtime/calls/{call.call_id}/accept")
+    tokens = RealtimeAPI.azure(endpoint=endpoint, azure_ad_token_provider=lambda: KEY)
+    tokens.calls.hangup(call.call_id)
+    with pytest.raises(ConfigurationError, match="translation"):
+        azure.translations.client_secrets.create(session={"model": "gpt-realtime-translate"})
+    with pytest.raises(ConfigurationError, match="not both"):
+        RealtimeAPI.azure(endpoint=endpoint, api_key=KEY, azure_ad_token_provider=lambda: KEY)
+
+
+# The official client against our server
+
+
+def test_the_official_client_controls_calls_on_our_server(server: LocalRealtimeServer) -> None:
+    client = official(server)
+    accepted, rejected = server.calls.create_incoming(), server.calls.create_incoming()
+    client.realtime.calls.accept(accepted.call_id, type="realtime", instructions="Hi from openai.")
+    client.realtime.calls.refer(accepted.call_id, target_uri="sip:agent@example.com")
+    client.realtime.calls.hangup(accepted.call_id)
+    client.realtime.calls.reject(rejected.call_id, status_code=486)
+    first = server.calls.get(accepted.call_id)
+    assert first is not None and first.state == "ended"
+    assert first.session == {"type": "realtime", "instructions": "Hi from openai."}
+    assert first.target_uri == "sip:agent@example.com"
+    assert server.calls.get(rejected.call_id).status_code == 486  # type: ignore[union-attr]
+    with pytest.raises(openai.NotFoundError):
+        client.realtime.calls.hangup("rtc_unknown")
+    server.calls.fail_next(429)
+    with pytest.raises(openai.RateLimitError):
+        client.realtime.calls.hangup(accepted.call_id)
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(
+            api_key="rs-test-key-bad", base_url=server.http_base_url
+        ).realtime.calls.hangup("rtc_1")
+
+
+# Joining a call over WebSocket
+
+
+def test_joining_an_accepted_call_starts_from_its_session(
+    server: LocalRealtimeServer, make_client: Callable[..., RealtimeClient]
+) -> None:
+    call = server.calls.create_incoming()
+    api(server).calls.accept(call.call_id, session=SESSION)
+    client = make_client(call_id=call.call_id)
+    assert f"call_id={call.call_id}" in client.url and "model=" not in client.url
+    client.connect(timeout=5)
+    assert client.session.current is not None
+    assert client.session.current.instructions == "You answer the phone."
+    assert server.connections[-1].query == {"call_id": call.call_id}
+    assert client.send_text("Who is calling?", timeout=5).text
+
+
+@pytest.mark.parametrize("accept", [False, True])
+def test_joining_an_unknown_or_unanswered_call_is_refused(
+    server: LocalRealtimeServer, make_client: Callable[..., RealtimeClient], accept: bool
+) -> None:
+    call_id = server.calls.create_incoming().call_id if accept else "rtc_unknown"
+    client = make_client(call_id=call_id, reconnect=False)
+    with pytest.raises(BadRequestError) as caught:
+        client.connect(timeout=5)
+    assert caught.value.close_code == 4000 and caught.value.code == "call_not_found"
+
+
+def test_call_id_and_model_are_exclusive_and_need_ga() -> None:
+    with pytest.raises(ConfigurationError, match="either model"):
+        RealtimeClient(KEY, call_id="rtc_1", model="gpt-realtime-2.1")
+    with pytest.raises(ConfigurationError, match="GA protocol"):
+        RealtimeClient(KEY, call_id="rtc_1", protocol="beta")
+    with pytest.raises(ConfigurationError, match="either intent"):
+        RealtimeClient(KEY, call_id="rtc_1", intent="transcription")
+    with pytest.raises(ConfigurationError, match="non-empty"):
+        RealtimeClient(KEY, call_id="")
+    url = RealtimeClient(KEY, call_id="rtc_1").url
+    assert url == "wss://api.openai.com/v1/realtime?call_id=rtc_1"
+
+
+def test_azure_joins_on_the_ga_path_and_refuses_the_legacy_one() -> None:
+    endpoint = "https://my-resource.openai.azure.com"
+    client = RealtimeClient.azure(endpoint=endpoint, api_key=KEY, api_version="", call_id="rtc_1")
+    assert client.url == "wss://my-resource.openai.azure.com/openai/v1/realtime?call_id=rtc_1"
+    with pytest.raises(ConfigurationError, match="api-version endpoint cannot join"):
+        RealtimeClient.azure(
+            endpoint=endpoint, api_key=KEY, api_version="2024-10-01-preview", call_id="rtc_1"
+        )
+    with pytest.raises(ConfigurationError, match="either model"):
+        RealtimeClient.azure(
+            endpoint=endpoint, api_key=KEY, api_version="", deployment="d", call_id="rtc_1"
+        )
+
+
+def test_hanging_up_ends_the_sessions_that_joined_the_call(
+    server: LocalRealtimeServer, make_client: Callable[..., RealtimeClient]
+) -> None:
+    call, other = server.calls.create_incoming(), server.calls.create_incoming()
+    for each in (call, other):
+        api(server).calls.accept(each.call_id, session=SESSION)
+    joined, bystander = make_client(call_id=call.call_id), make_client(call_id=other.call_id)
+    joined.connect(timeout=5)
+    bystander.connect(timeout=5)
+    closed = joined.expect("client.closed")
+    api(server).calls.hangup(call.call_id)
+    event = closed.wait(timeout=5)
+    assert event.code == 1000 and event.reason == "call ended" and not event.retryable
+    assert bystander.connected
+
+
+def test_an_azure_client_joins_an_accepted_call_on_the_local_server(
+    server: LocalRealtimeServer,
+) -> None:
+    call = server.calls.create_incoming()
+    api(server).calls.accept(call.call_id, session=SESSION)
+    client = RealtimeClient.azure(
+        endpoint=server.azure_endpoint, api_key=KEY, api_version="", call_id=call.call_id
+    )
+    try:
+        client.connect(timeout=5)
+        assert client.session.current is not None
+        assert client.session.current.instructions == "You answer the phone."
+        assert server.connections[-1].path == "/openai/v1/realtime"
+        assert server.connections[-1].auth == "api-key"
+    finally:
+        client.close(timeout=5)
