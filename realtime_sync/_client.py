@@ -196,7 +196,8 @@ class RealtimeClient(Links, Handlers, Conversations):
             call_id: Join a call already running (SIP or WebRTC, ``rtc_...``, e.g. from a
                 ``realtime.call.incoming`` webhook, accepted with ``RealtimeAPI().calls``)
                 instead of starting a session: ``?call_id=`` replaces ``?model=``, so
-                ``model`` may not be given. GA only.
+                ``model`` may not be given. GA only. After a drop the client joins again
+                without replaying the conversation, which the call's session keeps.
         """
         azure = any(
             value is not None
@@ -284,7 +285,7 @@ class RealtimeClient(Links, Handlers, Conversations):
         self._recording: Recording | None = None
         self._playback = Playback(self, self._state, self._turns, automatic=auto_interrupt)
         self._supervisor = Supervisor(
-            _reconnect_policy(reconnect),
+            _reconnect_policy(reconnect, joins_call=call_id is not None),
             host=self,
             state=self._state,
             turns=self._turns,
@@ -477,11 +478,15 @@ class RealtimeClient(Links, Handlers, Conversations):
         return self._dispatcher.expect(event_type, predicate)
 
 
-def _reconnect_policy(reconnect: bool | ReconnectPolicy) -> ReconnectPolicy | None:
+def _reconnect_policy(
+    reconnect: bool | ReconnectPolicy, *, joins_call: bool
+) -> ReconnectPolicy | None:
     if isinstance(reconnect, ReconnectPolicy):
         return reconnect
     if reconnect is True:
-        return ReconnectPolicy()
+        # A joined call keeps its session on the service side: rejoining must not send
+        # the conversation again.
+        return ReconnectPolicy(replay=not joins_call)
     if reconnect is False:
         return None
     raise ConfigurationError(

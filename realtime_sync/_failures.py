@@ -208,7 +208,7 @@ def _http_error(ended: TransportEnded) -> APIError:
             detail = body["error"]
     cls = _STATUS_ERRORS.get(status) or (InternalServerError if status >= 500 else BadRequestError)
     message = redact(str(detail.get("message") or "")) or (
-        f"the server refused the WebSocket upgrade with HTTP {status} {ended.status_text}".rstrip()
+        f"the server refused the request with HTTP {status} {ended.status_text}".rstrip()
     )
     return cls(
         f"HTTP {status}: {message}",

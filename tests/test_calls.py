@@ -212,6 +212,23 @@ def test_joining_an_accepted_call_starts_from_its_session(
     assert client.send_text("Who is calling?", timeout=5).text
 
 
+def test_a_dropped_join_joins_again_without_sending_the_conversation_again(
+    server: LocalRealtimeServer, make_client: Callable[..., RealtimeClient]
+) -> None:
+    # The call's session lives on the service: a replay would repeat every item in it.
+    call = server.calls.create_incoming()
+    api(server).calls.accept(call.call_id, session=SESSION)
+    client = make_client(call_id=call.call_id)
+    client.connect(timeout=5)
+    client.send_text("Who is calling?", timeout=5)
+    back = client.expect("client.reconnected")
+    server.drop_connections()
+    report = back.wait(10).report
+    assert report.replayed == () and not report.session_updated
+    assert server.connections[-1].query == {"call_id": call.call_id}
+    assert server.connections[-1].received == []
+
+
 @pytest.mark.parametrize("accept", [False, True])
 def test_joining_an_unknown_or_unanswered_call_is_refused(
     server: LocalRealtimeServer, make_client: Callable[..., RealtimeClient], accept: bool
