@@ -201,6 +201,31 @@ def test_flask_view_answers_over_http() -> None:
         assert body["tokens"] > 0
 
 
+def test_incoming_call_verifies_the_webhook_accepts_joins_calls_the_tool_and_hangs_up() -> None:
+    out = run("incoming_call.py", "--port", "0")
+    call_id = out.split("ringing: call ", 1)[1].split()[0]
+    # A webhook whose body was changed after signing is refused, before anything is done.
+    assert "webhook refused: no webhook signature matches the secret" in out
+    assert "tampered webhook: HTTP 400" in out
+    assert "rtc_someone_else" not in out
+    # The genuine one is verified and answered; the call is handled on a thread of its own.
+    assert "webhook verified: realtime.call.incoming evt_" in out
+    assert "webhook: HTTP 200" in out
+    lines = [
+        line
+        for line in out.splitlines()
+        if line.startswith(("call ", "caller", "tool", "assistant"))
+    ]
+    assert lines == [
+        f"call {call_id}: accepted",
+        f"call {call_id}: joined; the model has the tools ['lookup_order']",
+        'caller: call lookup_order {"order_id": "A1234"}',
+        "tool lookup_order(order_id='A1234') -> {'status': 'shipped', 'arrives': 'Thursday'}",
+        'assistant: Result of lookup_order: {"status":"shipped","arrives":"Thursday"}',
+        f"call {call_id}: hung up",
+    ]
+
+
 class FakeTwilio:
     """Twilio's side of a bidirectional media stream, as its documentation describes it: a
     20 ms μ-law frame every 20 ms (the caller's speech, else line silence), and what the

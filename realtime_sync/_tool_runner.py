@@ -9,6 +9,8 @@ model sees), then
 every ``function_call_output`` in call order, then exactly one ``response.create``, through
 the turns so that it waits for any response in progress. The tool list of the session is
 kept in sync with the registry: at ``session.created`` and whenever the registry changes.
+Tools the session has from elsewhere (an accepted call's configuration, an MCP server, the
+app's own ``session.update``) are kept beside the registered ones.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import concurrent.futures
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ._dialects import session_for_dialect
@@ -65,6 +67,10 @@ class ToolRunner:
         self.automatic = automatic
         """Whether calls are run and answered here (False: the app answers them)."""
         self._decisions: dict[str, bool] = {}
+        # The session's tools as the server last reported them, and the names of the
+        # functions this runner ever put there (those follow the registry; others stay).
+        self._session_tools: list[Any] = []
+        self._sent_names: set[str] = set()
         registry.subscribe(self._tools_changed)
 
     def will_answer(self, response: Response) -> bool:
@@ -92,8 +98,11 @@ class ToolRunner:
                     name="realtime_sync-tools",
                     daemon=True,
                 ).start()
-        elif kind is SessionEvent and event.type == "session.created" and len(self._registry):
-            self._sync_tools()
+        elif kind is SessionEvent:
+            tools = event.session.raw.get("tools")
+            self._session_tools = list(tools) if isinstance(tools, Sequence) else []
+            if event.type == "session.created" and len(self._registry):
+                self._sync_tools()
         return event
 
     # --- the batch thread ---------------------------------------------------------------------
@@ -128,9 +137,19 @@ class ToolRunner:
             self._sync_tools()
 
     def _sync_tools(self) -> None:
-        session = session_for_dialect(
-            {"tools": self._registry.definitions(self._client.dialect)}, self._client.dialect
-        )
+        ours = self._registry.definitions(self._client.dialect)
+        replaced = self._sent_names | {tool["name"] for tool in ours}
+        others = [
+            tool
+            for tool in self._session_tools
+            if not (
+                isinstance(tool, Mapping)
+                and tool.get("type") == "function"
+                and tool.get("name") in replaced
+            )
+        ]
+        self._sent_names = replaced
+        session = session_for_dialect({"tools": others + ours}, self._client.dialect)
         try:
             self._client.send({"type": "session.update", "session": session})
         except Exception:  # not connected any more: the next session.created syncs them

@@ -24,8 +24,8 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from attrs import field, frozen
 
@@ -35,6 +35,7 @@ from ._errors import WebhookVerificationError
 __all__ = [
     "DEFAULT_TOLERANCE",
     "CallIncoming",
+    "RequestHeaders",
     "SipHeader",
     "WebhookEvent",
     "WebhookVerificationError",
@@ -109,7 +110,16 @@ def signature(payload: str | bytes, *, secret: str, webhook_id: str, timestamp: 
     return _VERSION + base64.b64encode(digest).decode()
 
 
-def _header(headers: Mapping[str, str], name: str) -> str:
+class RequestHeaders(Protocol):
+    """What request headers must offer: a dict, or a web framework's header object (Flask's
+    and Django's are not ``Mapping`` types, but have these two methods)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
+def _header(headers: RequestHeaders | Mapping[str, str], name: str) -> str:
     value = headers.get(name)
     if value is None:  # a plain dict with other capitalisation
         value = next((v for k, v in headers.items() if k.lower() == name), None)
@@ -120,7 +130,7 @@ def _header(headers: Mapping[str, str], name: str) -> str:
 
 def verify(
     payload: str | bytes,
-    headers: Mapping[str, str],
+    headers: RequestHeaders | Mapping[str, str],
     *,
     secret: str,
     tolerance: float = DEFAULT_TOLERANCE,
@@ -160,7 +170,7 @@ def verify(
 
 def unwrap(
     payload: str | bytes,
-    headers: Mapping[str, str],
+    headers: RequestHeaders | Mapping[str, str],
     *,
     secret: str,
     tolerance: float = DEFAULT_TOLERANCE,

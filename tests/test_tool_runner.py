@@ -140,6 +140,34 @@ def test_tools_added_while_connected_reach_the_session(
     assert reply.text == "Result of shout: LYON"
 
 
+def test_registered_tools_join_the_tools_the_session_has_from_elsewhere(
+    transport: InProcessTransport, client: RealtimeClient
+) -> None:
+    # E.g. an accepted call's configuration, or the app's own session.update: registering
+    # or removing a tool must not wipe them out.
+    external = {
+        "type": "function",
+        "name": "external",
+        "description": "Set by someone else.",
+        "parameters": {"type": "object", "properties": {}},
+    }
+    client.connect(timeout=WAIT)
+
+    def tools_after(change: Any) -> list[str]:
+        updated = client.expect("session.updated")
+        change()
+        return [tool.name for tool in updated.wait(WAIT).session.tools]
+
+    assert tools_after(lambda: client.session.update(session={"tools": [external]})) == ["external"]
+
+    def shout(city: str) -> str:
+        """Upper-cases."""
+        return city.upper()
+
+    assert tools_after(lambda: client.tool(shout)) == ["external", "shout"]
+    assert tools_after(lambda: client.tools.remove("shout")) == ["external"]
+
+
 def test_manual_mode_leaves_the_calls_to_the_app(transport: InProcessTransport) -> None:
     client = RealtimeClient(api_key=KEY, transport=transport, auto_tools=False)
     client.add_tool(lambda: "never run", name="lookup", parameters={"type": "object"})
