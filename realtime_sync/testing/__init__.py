@@ -227,6 +227,13 @@ unknown or unaccepted call gets an ``error`` (``call_not_found``) and close 4000
 ``ek_...`` keys open sessions (header or subprotocol) until they expire
 (``server.calls.clock`` decides when), starting from their session configuration.
 ``server.calls.fail_next(status)`` and ``delay_next(seconds)`` inject HTTP failures.
+
+**Translation.** ``/v1/realtime/translations?model=gpt-realtime-translate`` (on the same
+port as ``server.url``) plays translation sessions (:class:`TranslationSimulator`): the
+input is cut into utterances at 200 ms of silence, each heard as the server's own speech
+and translated to :func:`translate_text` (``"[<language>] <text>"``, language ``es`` until
+``audio.output.language`` is set), sent as transcript deltas and synthesised speech; see
+:mod:`realtime_sync.testing._translation`.
 """
 
 import typing as _typing
@@ -241,6 +248,7 @@ from ._playback import Playback, PlaybackError
 from ._recorder import ConnectionRecord
 from ._script import Rule, Script, ScriptedAnswer, Turn
 from ._simulator import SessionSimulator, SimulatorOptions
+from ._translation import TRANSLATION_MODELS, TranslationSimulator, translate_text
 from ._voice import recognize_speech, synthesize_speech
 
 if _typing.TYPE_CHECKING:
@@ -248,6 +256,7 @@ if _typing.TYPE_CHECKING:
 
 __all__ = [
     "KNOWN_MODELS",
+    "TRANSLATION_MODELS",
     "AuthMethod",
     "CallRecord",
     "ConnectionRecord",
@@ -268,10 +277,12 @@ __all__ = [
     "Speech",
     "Text",
     "ToolCall",
+    "TranslationSimulator",
     "Turn",
     "recognize_speech",
     "sign_webhook",
     "synthesize_speech",
+    "translate_text",
 ]
 
 

@@ -37,6 +37,7 @@ from ._catalogue import (
     http_error_body,
     request_error,
 )
+from ._translation import TRANSLATION_MODELS, TRANSLATION_PATH, TRANSLATION_ROUTE
 
 __all__ = [
     "Accepted",
@@ -191,7 +192,7 @@ def admit(
     OpenAI's path close with 4000. With ``intent=transcription`` no model is needed (and
     any is accepted); another intent closes with 4000 (``invalid_value``).
     """
-    route = ROUTES.get(path)
+    route = ROUTES.get(path) or (TRANSLATION_ROUTE if path == TRANSLATION_PATH else None)
     beta = (
         _BETA_HEADER_VALUE in headers.get(_BETA_HEADER_NAME, "").replace(" ", "").split(",")
         or BETA_SUBPROTOCOL in subprotocols
@@ -270,7 +271,7 @@ def _opening_failure(
             return Accepted()
         message = f"No active call found with id '{call_id}'."
         return OpeningFailure(4000, request_error("call_not_found", message, "call_id"))
-    if intent is not None and intent != "transcription":
+    if intent is not None and (intent != "transcription" or route is TRANSLATION_ROUTE):
         message = f"Invalid value for 'intent': {intent!r}; expected 'transcription'."
         return OpeningFailure(4000, request_error("invalid_value", message, "intent"))
     for name in route.required:
@@ -280,7 +281,8 @@ def _opening_failure(
             code = "missing_model" if name == "model" else "missing_required_parameter"
             message = f"Missing required query parameter: '{name}'."
             return OpeningFailure(4000, request_error(code, message, name))
-    known = settings.models is None or model in settings.models
+    served = TRANSLATION_MODELS if route is TRANSLATION_ROUTE else settings.models
+    known = settings.models is None or model in (served or ())
     if not route.azure and intent is None and not known:
         message = f"The model '{model}' does not exist or you do not have access to it."
         return OpeningFailure(4000, request_error("model_not_found", message))

@@ -60,6 +60,7 @@ from ._playback import PlaybackSource, as_playback, play
 from ._recorder import Connection, ConnectionRecord, Recorder
 from ._script import Script
 from ._simulator import SessionSimulator
+from ._translation import simulator_class
 
 __all__ = ["AuthMethod", "ConnectionRecord", "Dialect", "LocalRealtimeServer"]
 
@@ -533,7 +534,7 @@ class LocalRealtimeServer(ServerControls):
         with self._cond:
             connection = self._states[ws]
         admission = connection.admission
-        simulator = SessionSimulator(
+        simulator = simulator_class(connection.path)(  # translation or Realtime
             dialect=admission.dialect,
             model=admission.model,
             send=lambda frame: self._send(connection, frame),
