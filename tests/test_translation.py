@@ -37,6 +37,7 @@ from realtime_sync import (
 )
 from realtime_sync.testing import (
     TRANSLATION_MODELS,
+    InProcessTransport,
     LocalRealtimeServer,
     SimulatorOptions,
     TranslationSimulator,
@@ -508,3 +509,15 @@ def test_the_official_translation_session_helper(server: LocalRealtimeServer) ->
     assert types[0] == "session.created"
     assert "session.output_audio.delta" in types
     assert isinstance(event, RealtimeTranslationSessionClosedEvent)
+
+
+def test_the_in_process_transport_serves_translation_too() -> None:
+    transport = InProcessTransport(api_key=KEY)
+    with RealtimeTranslationClient(
+        model="gpt-realtime-translate", api_key=KEY, transport=transport
+    ) as client:
+        speech = synthesize_speech("Hello there", "pcm16") + b"\0" * 24000  # then 0.5 s quiet
+        pieces = list(client.translate(speech, language="fr", timeout=10))
+    said = "".join(p.text for p in pieces if isinstance(p, OutputTranscriptDelta))
+    assert said == "[fr] Hello there"
+    assert any(isinstance(p, OutputAudioChunk) for p in pieces)

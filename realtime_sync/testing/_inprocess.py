@@ -26,6 +26,7 @@ from ._faults import ServerControls
 from ._recorder import Recorder
 from ._script import Script
 from ._simulator import SessionSimulator
+from ._translation import simulator_class
 
 __all__ = ["InProcessTransport"]
 
@@ -166,7 +167,7 @@ class InProcessConnection:
             return
         recorder.set_status(record, 101)
         self._opened = True
-        simulator = self._simulator = SessionSimulator(
+        simulator = self._simulator = simulator_class(record.path)(  # translation or Realtime
             dialect=admission.dialect,
             model=admission.model,
             send=self.deliver,
