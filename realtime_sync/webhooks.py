@@ -23,6 +23,8 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
+import numbers
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
@@ -49,6 +51,7 @@ DEFAULT_TOLERANCE = 300
 default: five minutes)."""
 _SECRET_PREFIX = "whsec_"
 _VERSION = "v1,"
+_MAX_TIMESTAMP_DIGITS = 20  # Unix seconds have 10 digits until the year 2286
 
 
 @frozen
@@ -89,25 +92,66 @@ class CallIncoming(WebhookEvent):
 
 
 def _secret_bytes(secret: str) -> bytes:
-    if not secret:
+    if not isinstance(secret, str) or not secret:
         raise _ConfigurationError("no webhook secret: pass the endpoint's whsec_... secret")
     if not secret.startswith(_SECRET_PREFIX):
-        return secret.encode()
+        try:
+            return secret.encode()
+        except UnicodeEncodeError:
+            raise _ConfigurationError("the webhook secret is not valid text") from None
     try:
-        return base64.b64decode(secret[len(_SECRET_PREFIX) :], validate=True)
+        key = base64.b64decode(secret[len(_SECRET_PREFIX) :], validate=True)
     except (binascii.Error, ValueError):
         raise _ConfigurationError("the webhook secret is not whsec_ followed by base64") from None
+    if not key:  # an empty HMAC key would let anyone sign
+        raise _ConfigurationError("the webhook secret is whsec_ with no key after it")
+    return key
 
 
-def _body_bytes(payload: str | bytes) -> bytes:
-    return payload.encode() if isinstance(payload, str) else bytes(payload)
+def _seconds(value: object, name: str) -> float:
+    """``value`` as a finite float, for ``tolerance`` and ``now``; ConfigurationError if not."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _ConfigurationError(f"{name} must be a number of seconds, not {value!r}")
+    try:
+        seconds = float(value)
+    except (OverflowError, ValueError):
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise _ConfigurationError(f"{name} must be a finite number of seconds, not {value!r}")
+    return seconds
+
+
+def _body_bytes(payload: str | bytes, error: type[Exception]) -> bytes:
+    if isinstance(payload, str):
+        try:
+            return payload.encode()
+        except UnicodeEncodeError:  # a lone surrogate: no bytes were ever sent like this
+            raise error("the webhook's body is a str that is not valid Unicode") from None
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes(payload)
+    raise _ConfigurationError(
+        f"the webhook's body must be the raw request body (bytes or str), not {type(payload)}"
+    )
+
+
+def _digest(key: bytes, webhook_id: bytes, timestamp: bytes, body: bytes) -> bytes:
+    """The base64 HMAC-SHA256 of ``"{id}.{timestamp}.{body}"``: what :func:`signature`
+    sends and :func:`verify` expects, without the ``v1,`` prefix."""
+    signed = b"".join((webhook_id, b".", timestamp, b".", body))
+    return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
 
 
 def signature(payload: str | bytes, *, secret: str, webhook_id: str, timestamp: int) -> str:
     """The ``v1,<base64>`` signature of ``payload`` sent with ``webhook_id`` at ``timestamp``."""
-    signed = f"{webhook_id}.{timestamp}.".encode() + _body_bytes(payload)
-    digest = hmac.new(_secret_bytes(secret), signed, hashlib.sha256).digest()
-    return _VERSION + base64.b64encode(digest).decode()
+    key = _secret_bytes(secret)
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int):
+        raise _ConfigurationError(f"timestamp must be an int of Unix seconds, not {timestamp!r}")
+    try:
+        id_bytes = webhook_id.encode()
+    except (AttributeError, UnicodeEncodeError):
+        raise _ConfigurationError(f"webhook_id must be text, not {webhook_id!r}") from None
+    body = _body_bytes(payload, _ConfigurationError)
+    return _VERSION + _digest(key, id_bytes, str(timestamp).encode(), body).decode()
 
 
 class RequestHeaders(Protocol):
@@ -123,6 +167,8 @@ def _header(headers: RequestHeaders | Mapping[str, str], name: str) -> str:
     value = headers.get(name)
     if value is None:  # a plain dict with other capitalisation
         value = next((v for k, v in headers.items() if k.lower() == name), None)
+    if value is not None and not isinstance(value, str):
+        raise _ConfigurationError(f"the {name} header's value must be a str, not {type(value)}")
     if not value:
         raise WebhookVerificationError(f"the webhook has no {name} header")
     return value
@@ -141,31 +187,101 @@ def verify(
     Raises :class:`WebhookVerificationError` when a header is missing, the timestamp is
     more than ``tolerance`` seconds old or ahead (a replay, or a clock far off), or no
     ``v1`` signature matches (compared in constant time). ``now`` is for tests.
+    Raises :class:`~realtime_sync.ConfigurationError` for an empty or malformed ``secret``
+    and for a ``tolerance`` (or ``now``) that is not a finite number (``tolerance`` also
+    not negative).
     """
     key = _secret_bytes(secret)
+    window = _seconds(tolerance, "tolerance")
+    if window < 0:
+        raise _ConfigurationError(f"tolerance must not be negative, not {tolerance!r}")
+    current = time.time() if now is None else _seconds(now, "now")
     webhook_id = _header(headers, "webhook-id")
     stamp = _header(headers, "webhook-timestamp")
     offered = _header(headers, "webhook-signature")
-    try:
-        timestamp = int(stamp)
-    except ValueError:
-        raise WebhookVerificationError("the webhook-timestamp header is not an integer") from None
-    current = time.time() if now is None else now
-    if current - timestamp > tolerance:
+    # ASCII digits only, and few enough of them that the arithmetic below cannot overflow;
+    # int() alone would also take " 17", "+17", "1_7" and other scripts' digits.
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= _MAX_TIMESTAMP_DIGITS):
+        raise WebhookVerificationError("the webhook-timestamp header is not an integer")
+    timestamp = int(stamp)
+    if current - timestamp > window:
         raise WebhookVerificationError(
             f"the webhook's timestamp is {current - timestamp:.0f} s old (tolerance {tolerance} s)"
         )
-    if timestamp - current > tolerance:
+    if timestamp - current > window:
         raise WebhookVerificationError(
             f"the webhook's timestamp is {timestamp - current:.0f} s in the future "
             f"(tolerance {tolerance} s)"
         )
-    signed = f"{webhook_id}.{stamp}.".encode() + _body_bytes(payload)
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
+    try:
+        id_bytes = webhook_id.encode()
+    except UnicodeEncodeError:
+        raise WebhookVerificationError("the webhook-id header is not valid text") from None
+    expected = _digest(
+        key, id_bytes, stamp.encode(), _body_bytes(payload, WebhookVerificationError)
+    )
     # Several signatures while the endpoint's secret is being rotated; other versions skipped.
     candidates = [part[len(_VERSION) :] for part in offered.split() if part.startswith(_VERSION)]
-    if not any(hmac.compare_digest(expected, candidate.encode()) for candidate in candidates):
+    if not any(
+        hmac.compare_digest(expected, candidate.encode(errors="replace"))
+        for candidate in candidates
+    ):
         raise WebhookVerificationError("no webhook signature matches the secret")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _malformed(problem: str) -> WebhookVerificationError:
+    return WebhookVerificationError(f"the webhook's body is not a webhook event: {problem}")
+
+
+def _load(body: bytes) -> Any:
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN or Infinity
+        raise _malformed(f"not JSON ({exc})") from None
+    except RecursionError:
+        raise _malformed("JSON nested too deeply") from None
+
+
+def _text(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _malformed(f"{where} is not a non-empty string")
+    return value
+
+
+def _optional_text(value: object, where: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise _malformed(f"{where} is neither a string nor null")
+    return value
+
+
+def _unix_seconds(value: object, where: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    raise _malformed(f"{where} is not an integer of Unix seconds")
+
+
+def _sip_headers(value: object) -> tuple[SipHeader, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _malformed("data.sip_headers is not a list")
+    headers = []
+    for index, item in enumerate(value):
+        where = f"data.sip_headers[{index}]"
+        if not isinstance(item, dict):
+            raise _malformed(f"{where} is not an object")
+        name = _text(item.get("name"), f"{where}.name")
+        header_value = item.get("value")
+        if not isinstance(header_value, str):
+            raise _malformed(f"{where}.value is not a string")
+        headers.append(SipHeader(name=name, value=header_value))
+    return tuple(headers)
 
 
 def unwrap(
@@ -177,31 +293,33 @@ def unwrap(
     now: float | None = None,
 ) -> WebhookEvent:
     """:func:`verify`, then parse: a :class:`CallIncoming` for ``realtime.call.incoming``,
-    a :class:`WebhookEvent` for any other type."""
+    a :class:`WebhookEvent` for any other type.
+
+    A body that verifies but is not a well-formed event (not JSON, a field missing or of the
+    wrong type) raises :class:`WebhookVerificationError` naming the field too.
+    """
     verify(payload, headers, secret=secret, tolerance=tolerance, now=now)
-    try:
-        event = json.loads(_body_bytes(payload))
-        data = event.get("data") or {}
-        if not isinstance(data, dict):
-            raise TypeError
-        common: dict[str, Any] = {
-            "id": str(event["id"]),
-            "type": str(event["type"]),
-            "created_at": int(event["created_at"]),
-            "data": data,
-        }
-    except (ValueError, TypeError, KeyError, AttributeError):
-        raise WebhookVerificationError("the webhook's body is not a webhook event") from None
+    event = _load(_body_bytes(payload, WebhookVerificationError))
+    if not isinstance(event, dict):
+        raise _malformed("not a JSON object")
+    data = event.get("data")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise _malformed("data is not an object")
+    common: dict[str, Any] = {
+        "id": _text(event.get("id"), "id"),
+        "type": _text(event.get("type"), "type"),
+        "created_at": _unix_seconds(event.get("created_at"), "created_at"),
+        "data": data,
+    }
     if common["type"] != "realtime.call.incoming":
         return WebhookEvent(**common)
-    headers_sent = data.get("sip_headers") or []
     return CallIncoming(
         **common,
-        call_id=str(data.get("call_id", "")),
-        sip_headers=tuple(
-            SipHeader(name=str(item.get("name", "")), value=str(item.get("value", "")))
-            for item in headers_sent
-            if isinstance(item, dict)
+        call_id=_text(data.get("call_id"), "data.call_id"),
+        sip_headers=_sip_headers(data.get("sip_headers")),
+        sip_media_security=_optional_text(
+            data.get("sip_media_security"), "data.sip_media_security"
         ),
-        sip_media_security=data.get("sip_media_security"),
     )

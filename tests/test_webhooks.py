@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
+from typing import Any
 
 import openai
 import pytest
 
-from realtime_sync import RealtimeError, WebhookVerificationError
+from realtime_sync import ConfigurationError, RealtimeError, WebhookVerificationError
+from realtime_sync import webhooks as webhooks_module
 from realtime_sync.testing import LocalRealtimeServer, sign_webhook
-from realtime_sync.webhooks import CallIncoming, SipHeader, WebhookEvent, unwrap, verify
+from realtime_sync.webhooks import (
+    CallIncoming,
+    SipHeader,
+    WebhookEvent,
+    signature,
+    unwrap,
+    verify,
+)
 
 SECRET = "whsec_" + base64.b64encode(b"realtime_sync webhook test secret").decode()
 OTHER = "whsec_" + base64.b64encode(b"another endpoint's secret").decode()
-EVENT = {
+EVENT: dict[str, Any] = {
     "object": "event",
     "id": "evt_685343a1381c819085d44c354e1b330e",
     "type": "realtime.call.incoming",
@@ -174,3 +185,182 @@ def test_the_servers_incoming_call_webhook_verifies_with_its_secret() -> None:
     parsed = official().webhooks.unwrap(call.body, call.headers, secret=server.calls.webhook_secret)
     assert parsed.type == "realtime.call.incoming" and parsed.data.call_id == call.call_id
     assert json.loads(call.body) == call.event
+
+
+# Hostile or malformed input: every failure is a WebhookVerificationError (answer 400), or a
+# ConfigurationError when the fault is in how the endpoint calls us.
+
+
+def signed_with_stamp(
+    body: bytes, key: bytes, stamp: str, webhook_id: str = "wh_1"
+) -> dict[str, str]:
+    """Headers for ``body`` with a ``webhook-timestamp`` exactly as given, signed with ``key``
+    independently of the code under test, so only the timestamp check can refuse them."""
+    mac = hmac.new(key, f"{webhook_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": stamp,
+        "webhook-signature": "v1," + base64.b64encode(mac).decode(),
+    }
+
+
+KEY = base64.b64decode(SECRET.removeprefix("whsec_"))
+NOW = 1_800_000_000
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "9" * 400,  # overflowed float arithmetic: OverflowError
+        "9" * 5000,  # past int()'s digit limit
+        f" {NOW} ",
+        f"+{NOW}",
+        f"{NOW // 1000}_{NOW % 1000:03}",
+        str(NOW).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+        f"-{NOW}",
+        f"{NOW}.5",
+    ],
+)
+def test_a_timestamp_that_is_not_plain_ascii_digits_is_refused_whatever_its_size(
+    stamp: str,
+) -> None:
+    body = json.dumps(EVENT).encode()
+    headers = signed_with_stamp(body, KEY, stamp)
+    with pytest.raises(
+        WebhookVerificationError, match="webhook-timestamp header is not an integer"
+    ):
+        unwrap(body, headers, secret=SECRET, now=NOW)
+    verify(body, signed_with_stamp(body, KEY, str(NOW)), secret=SECRET, now=NOW)
+    verify(body, signed_with_stamp(body, KEY, f"0{NOW}"), secret=SECRET, now=NOW)  # as sent
+
+
+def test_a_whsec_secret_with_no_key_is_refused_rather_than_verifying_forgeries() -> None:
+    body = json.dumps(EVENT).encode()
+    forged = signed_with_stamp(body, b"", str(NOW))  # anyone can compute an empty-key HMAC
+    for secret in ("whsec_", "whsec_" + base64.b64encode(b"").decode()):
+        with pytest.raises(ConfigurationError, match="no key"):
+            unwrap(body, forged, secret=secret, now=NOW)
+        with pytest.raises(ConfigurationError, match="no key"):
+            verify(body, forged, secret=secret, now=NOW)
+        with pytest.raises(ConfigurationError, match="no key"):
+            signature(body, secret=secret, webhook_id="wh_1", timestamp=NOW)
+    with pytest.raises(ConfigurationError, match="no webhook secret"):
+        signature(body, secret="", webhook_id="wh_1", timestamp=NOW)
+
+
+@pytest.mark.parametrize(
+    "tolerance",
+    [float("nan"), float("inf"), -float("inf"), -1, 10**400, True, "300"],
+    ids=["nan", "inf", "-inf", "negative", "10**400", "True", "str"],
+)
+def test_a_tolerance_that_would_switch_the_timestamp_check_off_is_refused(
+    tolerance: Any,
+) -> None:
+    body, headers = sign_webhook(EVENT, SECRET, timestamp=NOW - 86_400)  # a day-old replay
+    with pytest.raises(ConfigurationError, match="tolerance"):
+        verify(body, headers, secret=SECRET, tolerance=tolerance, now=NOW)
+    with pytest.raises(ConfigurationError, match="tolerance"):
+        unwrap(body, headers, secret=SECRET, tolerance=tolerance, now=NOW)
+
+
+def test_a_zero_tolerance_is_allowed_and_a_non_finite_now_is_refused() -> None:
+    body, headers = sign_webhook(EVENT, SECRET, timestamp=NOW)
+    verify(body, headers, secret=SECRET, tolerance=0, now=NOW)
+    verify(body, headers, secret=SECRET, tolerance=0.5, now=NOW + 0.5)
+    for now in (float("nan"), float("inf")):
+        with pytest.raises(ConfigurationError, match="now"):
+            verify(body, headers, secret=SECRET, now=now)
+
+
+def call_event(**data: Any) -> dict[str, Any]:
+    return {**EVENT, "data": {**EVENT["data"], **data}}
+
+
+def without(mapping: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if k != key}
+
+
+MALFORMED: list[tuple[str, bytes, str]] = [
+    ("created_at Infinity", b'{"id":"e","type":"x","created_at":Infinity}', "Infinity"),
+    ("created_at NaN", b'{"id":"e","type":"x","created_at":NaN}', "NaN"),
+    ("created_at 1e400", b'{"id":"e","type":"x","created_at":1e400}', "created_at"),
+    ("created_at 1.5", b'{"id":"e","type":"x","created_at":1.5}', "created_at"),
+    ("created_at true", b'{"id":"e","type":"x","created_at":true}', "created_at"),
+    ("created_at missing", b'{"id":"e","type":"x"}', "created_at"),
+    ("id null", b'{"id":null,"type":"x","created_at":1}', "id"),
+    ("type object", b'{"id":"e","type":{"a":1},"created_at":1}', "type"),
+    ("data list", json.dumps({**EVENT, "data": [1]}).encode(), "data"),
+    ("sip_headers 5", json.dumps(call_event(sip_headers=5)).encode(), "data.sip_headers"),
+    ("sip_headers str", json.dumps(call_event(sip_headers="From")).encode(), "data.sip_headers"),
+    (
+        "sip_headers item",
+        json.dumps(call_event(sip_headers=[{"name": "From", "value": "a"}, "To"])).encode(),
+        r"data.sip_headers\[1\]",
+    ),
+    (
+        "sip_headers value",
+        json.dumps(call_event(sip_headers=[{"name": "From", "value": 5}])).encode(),
+        r"data.sip_headers\[0\].value",
+    ),
+    (
+        "call_id missing",
+        json.dumps({**EVENT, "data": without(EVENT["data"], "call_id")}).encode(),
+        "data.call_id",
+    ),
+    ("call_id null", json.dumps(call_event(call_id=None)).encode(), "data.call_id"),
+    ("call_id empty", json.dumps(call_event(call_id="")).encode(), "data.call_id"),
+    ("call_id number", json.dumps(call_event(call_id=7)).encode(), "data.call_id"),
+    ("no data", json.dumps(without(EVENT, "data")).encode(), "data.call_id"),
+    (
+        "sip_media_security object",
+        json.dumps(call_event(sip_media_security={"a": 1})).encode(),
+        "data.sip_media_security",
+    ),
+    ("deep nesting", b'{"id":"e","data":{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}}", "deep"),
+    ("not UTF-8", b'{"id":"\xff"}', "not JSON"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"), [case[1:] for case in MALFORMED], ids=[case[0] for case in MALFORMED]
+)
+def test_a_correctly_signed_malformed_body_raises_only_verification_errors_naming_the_field(
+    body: bytes, field: str
+) -> None:
+    signed, headers = sign_webhook(body, SECRET)
+    with pytest.raises(WebhookVerificationError, match=field):
+        unwrap(signed, headers, secret=SECRET)
+
+
+def test_a_str_payload_that_cannot_be_utf8_is_a_verification_error() -> None:
+    _, headers = sign_webhook(EVENT, SECRET)
+    with pytest.raises(WebhookVerificationError, match="not valid Unicode"):
+        unwrap('{"id": "\ud800"}', headers, secret=SECRET)
+    with pytest.raises(WebhookVerificationError, match="not valid Unicode"):
+        verify("\ud800", headers, secret=SECRET)
+
+
+def test_optional_call_fields_may_be_absent_or_null() -> None:
+    data = {"call_id": "rtc_1", "sip_headers": None, "sip_media_security": None}
+    body, headers = sign_webhook({**EVENT, "data": data}, SECRET)
+    event = unwrap(body, headers, secret=SECRET)
+    assert isinstance(event, CallIncoming)
+    assert (event.call_id, event.sip_headers, event.sip_media_security) == ("rtc_1", (), None)
+    body, headers = sign_webhook({**EVENT, "data": {"call_id": "rtc_1"}}, SECRET)
+    bare = unwrap(body, headers, secret=SECRET)
+    assert isinstance(bare, CallIncoming)
+    assert (bare.call_id, bare.sip_headers, bare.sip_media_security) == ("rtc_1", (), None)
+
+
+def test_signing_and_verifying_share_one_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+    digest = webhooks_module._digest
+    calls: list[tuple[bytes, bytes]] = []
+
+    def counting(key: bytes, webhook_id: bytes, timestamp: bytes, body: bytes) -> bytes:
+        calls.append((webhook_id, timestamp))
+        return digest(key, webhook_id, timestamp, body)
+
+    monkeypatch.setattr(webhooks_module, "_digest", counting)
+    body, headers = sign_webhook(EVENT, SECRET, webhook_id="wh_shared", timestamp=NOW)
+    verify(body, headers, secret=SECRET, now=NOW)
+    assert calls == [(b"wh_shared", str(NOW).encode())] * 2
