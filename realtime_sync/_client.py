@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 from ._conversation import ConversationState, UsageTotals, output_audio_format
 from ._conversations import Conversations
 from ._dialects import BETA_TO_GA
-from ._dispatch import Dispatcher, Expectation, HandlerRegistry, check_event_pattern
+from ._dispatch import Dispatcher, HandlerRegistry
 from ._endpoints import (
     Auth,
     Dialect,
@@ -30,7 +30,6 @@ from ._endpoints import (
 )
 from ._errors import (
     ConfigurationError,
-    NotConnectedError,
 )
 from ._handlers import Handlers
 from ._interruption import Playback
@@ -376,21 +375,6 @@ class RealtimeClient(Links, Handlers, Conversations):
         return self._target.dialect
 
     @property
-    def url(self) -> str:
-        """The endpoint URL with any credential masked."""
-        return self._target.display_url
-
-    @property
-    def connected(self) -> bool:
-        """True while a session is open (after ``session.created``, before the close)."""
-        link = self._link
-        return (
-            link is not None
-            and link.core.state is SessionState.OPEN
-            and not link.connection.finished
-        )
-
-    @property
     def usage(self) -> UsageTotals:
         """Token totals of the client's sessions, summed over every ``response.done``."""
         return self._state.usage
@@ -431,51 +415,6 @@ class RealtimeClient(Links, Handlers, Conversations):
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    # --- waiting ----------------------------------------------------------------------------
-
-    def wait_for(
-        self,
-        event_type: str,
-        *,
-        predicate: Callable[[Any], bool] | None = None,
-        timeout: float | None = None,
-        allow_unknown: bool = False,
-    ) -> Any:
-        """Block until the next event of ``event_type`` (matching ``predicate``) arrives.
-
-        Only events dispatched after the call count; to catch the answer to something you
-        send, call :meth:`expect` before sending instead. Raises :class:`RealtimeTimeoutError`
-        after ``timeout`` seconds, :class:`ConnectionClosed` if the session ends first
-        (:class:`ClientClosed` if ``close()`` ended it), and :class:`WouldDeadlockError`
-        when called from a handler.
-        """
-        if not allow_unknown:
-            check_event_pattern(event_type)
-        if self._link is None:
-            raise NotConnectedError(f"not connected: nothing to wait for {event_type!r} on")
-        return self._dispatcher.wait_for(event_type, predicate, timeout)
-
-    def expect(
-        self,
-        event_type: str,
-        *,
-        predicate: Callable[[Any], bool] | None = None,
-        allow_unknown: bool = False,
-    ) -> Expectation:
-        """Start expecting an event now; collect it later with ``.wait(timeout)``.
-
-        The race-free form of :meth:`wait_for` for request/answer pairs::
-
-            done = client.expect("response.done")
-            client.send({"type": "response.create"})
-            event = done.wait(timeout=30)
-        """
-        if not allow_unknown:
-            check_event_pattern(event_type)
-        if self._link is None:
-            raise NotConnectedError(f"not connected: nothing to expect {event_type!r} on")
-        return self._dispatcher.expect(event_type, predicate)
 
 
 def _reconnect_policy(

@@ -67,6 +67,21 @@ class Links:
     _event_id_prefix: str
     _event_ids: Iterator[int]
 
+    @property
+    def url(self) -> str:
+        """The endpoint URL with any credential masked."""
+        return self._target.display_url
+
+    @property
+    def connected(self) -> bool:
+        """True while a session is open (after ``session.created``, before the close)."""
+        link = self._link
+        return (
+            link is not None
+            and link.core.state is SessionState.OPEN
+            and not link.connection.finished
+        )
+
     def _init_links(self) -> None:
         self._lock = threading.Lock()
         self._link: _Link | None = None

@@ -27,7 +27,7 @@ from attrs import field, frozen
 from . import audio
 from ._client_events import ClientEvent
 from ._conversation import ConversationState
-from ._dispatch import Dispatcher, Expectation, HandlerRegistry
+from ._dispatch import Dispatcher, HandlerRegistry
 from ._endpoints import OPENAI_BASE_URL, Auth, check_transport_security, openai_headers
 from ._endpoints import openai_target as _openai_target
 from ._errors import (
@@ -47,7 +47,6 @@ from ._links import Links
 from ._models import Model, to_json
 from ._secrets import install_log_filter
 from ._server_events import ErrorEvent
-from ._session import SessionState
 from ._supervisor import Supervisor
 from ._translation_events import (
     TRANSLATION_SERVER_EVENTS,
@@ -205,6 +204,8 @@ class RealtimeTranslationClient(Links, Handlers):
     (see the module description).
     """
 
+    _check_pattern = staticmethod(check_translation_pattern)
+
     session: _SessionResource
     """The current session (``client.session.id``, ``.current``), ``update()``, ``close()``."""
     input_audio_buffer: _InputAudioBufferResource
@@ -304,21 +305,6 @@ class RealtimeTranslationClient(Links, Handlers):
         self.session = _SessionResource(self)
         self.input_audio_buffer = self.session.input_audio_buffer
 
-    @property
-    def url(self) -> str:
-        """The endpoint URL with any credential masked."""
-        return self._target.display_url
-
-    @property
-    def connected(self) -> bool:
-        """True while a session is open (after ``session.created``, before its end)."""
-        link = self._link
-        return (
-            link is not None
-            and link.core.state is SessionState.OPEN
-            and not link.connection.finished
-        )
-
     def __repr__(self) -> str:
         state = "connected" if self.connected else "disconnected"
         return f"<RealtimeTranslationClient {self.url} {state}>"
@@ -383,42 +369,6 @@ class RealtimeTranslationClient(Links, Handlers):
         finally:
             self.close()
         return event
-
-    # --- waiting -----------------------------------------------------------------------------
-
-    def wait_for(
-        self,
-        event_type: str,
-        *,
-        predicate: Callable[[Any], bool] | None = None,
-        timeout: float | None = None,
-        allow_unknown: bool = False,
-    ) -> Any:
-        """Block until the next event of ``event_type`` (see ``RealtimeClient.wait_for``)."""
-        self._check_wait(event_type, allow_unknown)
-        return self._dispatcher.wait_for(event_type, predicate, timeout)
-
-    def expect(
-        self,
-        event_type: str,
-        *,
-        predicate: Callable[[Any], bool] | None = None,
-        allow_unknown: bool = False,
-    ) -> Expectation:
-        """Start expecting an event now; collect it with ``.wait(timeout)``."""
-        self._check_wait(event_type, allow_unknown)
-        return self._dispatcher.expect(event_type, predicate)
-
-    def _check_wait(self, event_type: str, allow_unknown: bool) -> None:
-        if not allow_unknown:
-            check_translation_pattern(event_type)
-        if self._link is None:
-            raise NotConnectedError(f"not connected: nothing to wait for {event_type!r} on")
-
-    def _register(self, event_type: str, handler: Any, *, once: bool, allow_unknown: bool) -> Any:
-        if not allow_unknown:
-            check_translation_pattern(event_type)
-        return Handlers._register(self, event_type, handler, once=once, allow_unknown=True)
 
     # --- the helper --------------------------------------------------------------------------
 
