@@ -8,6 +8,7 @@ blocking POST with a timeout; refusals raise the same errors as the WebSocket si
 
 from __future__ import annotations
 
+import math
 import os
 import ssl
 from collections.abc import Callable, Mapping
@@ -18,7 +19,7 @@ from attrs import field, frozen
 
 from ._endpoints import OPENAI_BASE_URL, _is_loopback, openai_headers
 from ._errors import ConfigurationError, TransportError
-from ._http import HttpEndpoint, path_segment
+from ._http import HttpEndpoint, check_credential, check_timeout, path_segment
 from ._secrets import MASK, install_log_filter, register_secret
 
 __all__ = ["CallsResource", "ClientSecretsResource", "EphemeralClientSecret", "RealtimeAPI"]
@@ -50,11 +51,27 @@ def _client_secret(reply: Any) -> EphemeralClientSecret:
     if not isinstance(reply, dict) or not isinstance(reply.get("value"), str):
         raise TransportError("the service's reply holds no client secret")
     register_secret(reply["value"])  # a minted key is a secret too: never logged from now on
-    return EphemeralClientSecret(
-        value=reply["value"],
-        expires_at=int(reply.get("expires_at") or 0),
-        session=reply.get("session") or {},
-    )
+    expires_at = reply.get("expires_at")
+    if expires_at is None:
+        expires_at = 0
+    elif (
+        isinstance(expires_at, bool)
+        or not isinstance(expires_at, (int, float))
+        or not math.isfinite(expires_at)
+    ):
+        raise TransportError(
+            "the service's reply holds a client secret whose expires_at is not a Unix time: "
+            f"{repr(expires_at)[:40]}"
+        )
+    session = reply.get("session")
+    if session is None:
+        session = {}
+    elif not isinstance(session, dict):
+        raise TransportError(
+            "the service's reply holds a client secret whose session is not an object "
+            f"(a {type(session).__name__})"
+        )
+    return EphemeralClientSecret(value=reply["value"], expires_at=int(expires_at), session=session)
 
 
 def _expiry(seconds: int | None, expires_after: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -196,7 +213,8 @@ class RealtimeAPI:
             api_key: The API key; defaults to ``OPENAI_API_KEY``.
             base_url: The API base; defaults to ``OPENAI_BASE_URL``, else
                 ``https://api.openai.com/v1``.
-            timeout: Default seconds per request (connect, and each read of the reply).
+            timeout: Default seconds per request, in all: connecting, sending, and reading
+                the reply.
             headers: Extra request headers.
             organization, project: ``OpenAI-Organization`` / ``OpenAI-Project`` (default
                 ``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID``).
@@ -305,9 +323,13 @@ def _endpoint(
     ssl_context: ssl.SSLContext | None,
     allow_insecure: bool,
 ) -> HttpEndpoint:
-    if timeout is None or timeout <= 0:
-        raise ConfigurationError(f"timeout must be a positive number of seconds; got {timeout}")
+    seconds = check_timeout(timeout)
     parts = urlsplit(base)
+    if "@" in parts.netloc:  # not echoed: it holds a password
+        raise ConfigurationError(
+            "base_url must not carry credentials (user:password@host): pass the key as "
+            "api_key (or a token provider on Azure)"
+        )
     if parts.scheme not in ("https", "http") or not parts.netloc:
         raise ConfigurationError(f"base_url must be an http(s) URL with a host; got {base!r}")
     if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname or ""):
@@ -317,12 +339,17 @@ def _endpoint(
         )
     register_secret(api_key)
     install_log_filter()
+    if api_key is not None:
+        check_credential(api_key, "API key")
+    for name, value in headers.items():
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in f"{name}{value}"):  # value not shown
+            raise ConfigurationError(f"the header {name!r} holds a line break or control character")
     return HttpEndpoint(
         base_url=base,
         auth_header=auth_header,
         api_key=api_key,
         token_provider=token_provider,
         headers=dict(headers),
-        timeout=float(timeout),
+        timeout=seconds,
         ssl_context=ssl_context,
     )

@@ -226,9 +226,9 @@ def _http_error(ended: TransportEnded) -> APIError:
 def _redirect_error(ended: TransportEnded, display_url: str) -> RedirectError:
     location = ended.location
     return RedirectError(
-        f"HTTP {ended.status}: {display_url} answered the WebSocket upgrade with a redirect to "
+        f"HTTP {ended.status}: {display_url} answered with a redirect to "
         f"{redact(location or '(no Location header)')!r}; redirects are never followed, so no "
-        "credentials went there. Connect to the final URL directly if you trust it.",
+        "credentials went there. Use the final URL directly if you trust it.",
         status_code=ended.status,
         location=None if location is None else redact(location),
     )

@@ -4,31 +4,68 @@ Refusals become the same :class:`~realtime_sync.APIError` subclasses a refused W
 upgrade does: the response is reported as a :class:`TransportEnded` and mapped by
 :func:`realtime_sync._failures.failure`, the one place that maps statuses to errors.
 Redirects are never followed (the credential would go along), nothing is retried, and the
-key never reaches a log line, an exception or a ``repr``.
+key never reaches a log line, an exception or a ``repr``. The timeout bounds the whole
+request, from connecting to the reply's last byte: a watchdog shuts the socket at the
+deadline, so a server that answers a byte at a time cannot hold it longer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
+import math
+import socket
 import ssl
+import threading
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from attrs import field, frozen
 
-from ._errors import ConfigurationError, RealtimeError, RealtimeTimeoutError, TransportError
+from ._errors import (
+    APIError,
+    ConfigurationError,
+    RealtimeError,
+    RealtimeTimeoutError,
+    TransportError,
+)
 from ._failures import failure
+from ._reconnect import LONGEST_RETRY_AFTER
 from ._secrets import redact, redact_url, register_secret
 from ._transport import TransportEnded
 
-__all__ = ["HttpEndpoint", "path_segment"]
+__all__ = ["HttpEndpoint", "check_credential", "check_timeout", "path_segment"]
 
 logger = logging.getLogger("realtime_sync")
 
 _MAX_BODY = 16 * 2**20  # a reply bigger than this is not an answer of this API
+
+
+def check_timeout(value: object, name: str = "timeout") -> float:
+    """``value`` as seconds: a finite positive number, else ConfigurationError."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(f"{name} must be a positive number of seconds; got {value!r}")
+    return float(value)
+
+
+def check_credential(value: str, what: str) -> str:
+    """``value`` (a key or token) if it can go into a header as it is; else
+    ConfigurationError, which never shows the value."""
+    if value != value.strip() or any(unicodedata.category(c) == "Cc" for c in value):
+        raise ConfigurationError(
+            f"the {what} has surrounding whitespace or control characters (a line break "
+            "read from a file or an environment variable?): strip it before passing it"
+        )
+    return value
 
 
 def path_segment(value: str, name: str) -> str:
@@ -54,23 +91,18 @@ class HttpEndpoint:
     headers: Mapping[str, str] = field(repr=False)
     """Extra request headers (organisation, project, custom)."""
     timeout: float
-    """Seconds for connecting and for each read of the reply."""
+    """Seconds for a whole request: connecting, sending, and reading the reply."""
     ssl_context: ssl.SSLContext | None = field(repr=False, eq=False)
     """TLS context for ``https://`` (None: the system's defaults, verification on)."""
 
     def post(self, path: str, body: Mapping[str, Any] | None, *, timeout: float | None) -> Any:
         """POST ``body`` as JSON to ``base_url + path``; the parsed JSON reply (None when
-        empty). Raises the matching APIError, RealtimeTimeoutError or TransportError."""
+        empty), within ``timeout`` seconds in all (default: the endpoint's). Raises the
+        matching APIError, RealtimeTimeoutError, TransportError or ConfigurationError."""
+        seconds = self.timeout if timeout is None else check_timeout(timeout)
         url = self.base_url.rstrip("/") + path
         display = redact_url(url)
         parts = urlsplit(url)
-        seconds = self.timeout if timeout is None else timeout
-        connection: http.client.HTTPConnection
-        if parts.scheme == "https":
-            context = self.ssl_context or ssl.create_default_context()
-            connection = http.client.HTTPSConnection(parts.netloc, timeout=seconds, context=context)
-        else:
-            connection = http.client.HTTPConnection(parts.netloc, timeout=seconds)
         payload = b"" if body is None else json.dumps(body).encode()
         headers = {
             **self.headers,
@@ -79,22 +111,46 @@ class HttpEndpoint:
             **self._credential(),
         }
         target = parts.path + (f"?{parts.query}" if parts.query else "")
+        deadline = _Deadline(seconds)
+        connection: _Watched
+        if parts.scheme == "https":
+            context = self.ssl_context or ssl.create_default_context()
+            connection = _WatchedHTTPS(parts.netloc, timeout=seconds, context=context)
+        else:
+            connection = _WatchedHTTP(parts.netloc, timeout=seconds)
+        connection.deadline = deadline
         logger.debug("POST %s", display)
+        # Errors are raised after the except blocks: one raised inside would keep the
+        # original (whose text may quote a header) as its __context__.
+        error: RealtimeError | None = None
+        deadline.start()
         try:
             try:
                 connection.request("POST", target, body=payload, headers=headers)
                 response = connection.getresponse()
                 reply = response.read(_MAX_BODY + 1)
             finally:
+                deadline.stop()
                 connection.close()
-        except TimeoutError as exc:
-            raise RealtimeTimeoutError(
-                f"POST {display}: no answer within {seconds} s"
-            ) from _scrubbed(exc)
         except (OSError, http.client.HTTPException) as exc:
-            raise TransportError(
-                f"POST {display} failed: {redact(str(exc)) or type(exc).__name__}"
-            ) from _scrubbed(exc)
+            if deadline.expired or isinstance(exc, TimeoutError):
+                error = RealtimeTimeoutError(f"POST {display}: no answer within {seconds} s")
+            else:
+                error = TransportError(
+                    f"POST {display} failed: {redact(str(exc)) or type(exc).__name__}"
+                )
+            error.__cause__ = _scrubbed(exc)
+        # After OSError, as a failed certificate check is a ValueError too. Not shown: the
+        # text of http.client's refusal of a header quotes the header, the key included.
+        except (ValueError, TypeError) as exc:
+            error = TransportError(
+                f"POST {display}: the request could not be sent ({type(exc).__name__}: a "
+                "header or the URL holds a character HTTP does not allow)"
+            )
+        if error is None and deadline.expired:  # a reply cut short at the deadline
+            error = RealtimeTimeoutError(f"POST {display}: no answer within {seconds} s")
+        if error is not None:
+            raise error
         if 200 <= response.status < 300:
             return _parse(reply, display)
         ended = TransportEnded(
@@ -106,8 +162,11 @@ class HttpEndpoint:
             body=reply[:_MAX_BODY],
             location=response.getheader("location"),
         )
-        error = failure(ended, session_started=False, final_error=None, display_url=display)
-        raise error
+        refusal = failure(ended, session_started=False, final_error=None, display_url=display)
+        if isinstance(refusal, APIError) and refusal.retry_after is not None:
+            # As the reconnecting client waits: a date years away is not a wait anyone means.
+            refusal.retry_after = min(refusal.retry_after, LONGEST_RETRY_AFTER)
+        raise refusal
 
     def _credential(self) -> dict[str, str]:
         if self.token_provider is not None:
@@ -115,6 +174,7 @@ class HttpEndpoint:
             if not isinstance(token, str) or not token:
                 raise ConfigurationError("the token provider returned no token")
             register_secret(token)
+            check_credential(token, "token the token provider returned")
             return {"Authorization": f"Bearer {token}"}
         if self.auth_header == "api-key":
             return {"api-key": self.api_key or ""}
@@ -133,3 +193,69 @@ def _parse(reply: bytes, display: str) -> Any:
 def _scrubbed(exc: BaseException) -> RealtimeError:
     """The cause to chain: its text with secrets masked (a proxy may echo a header)."""
     return TransportError(redact(f"{type(exc).__name__}: {exc}"))
+
+
+class _Deadline:
+    """Shuts a request's socket down when its time is up: whatever it is blocked in then
+    (the TLS handshake, a send, a read) fails at once, and ``expired`` tells why."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._lock = threading.Lock()
+        self._done = False
+        self._socket: socket.socket | None = None
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.name = "realtime_sync-http-deadline"
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        """Watch the connected socket (a duplicate: TLS takes the original over)."""
+        with self._lock:
+            if self._done:
+                return
+            self._socket = sock.dup()
+            expired = self.expired
+        if expired:
+            self._shutdown()
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._done = True
+            sock, self._socket = self._socket, None
+        if sock is not None:
+            sock.close()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        with self._lock:
+            if self._socket is not None:
+                with contextlib.suppress(OSError):  # already closed by the peer
+                    self._socket.shutdown(socket.SHUT_RDWR)
+
+
+class _Watched(http.client.HTTPConnection):
+    """A connection whose socket a :class:`_Deadline` watches from the moment it connects."""
+
+    deadline: _Deadline
+
+    def connect(self) -> None:
+        super().connect()  # TCP only; an HTTPS subclass does the handshake after this
+        self.deadline.watch(self.sock)
+
+
+class _WatchedHTTP(_Watched):
+    pass
+
+
+class _WatchedHTTPS(http.client.HTTPSConnection, _Watched):
+    pass

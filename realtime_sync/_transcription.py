@@ -14,10 +14,13 @@ everything sent before it) then tells whether speech is still open, which a comm
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import queue
+import threading
 import time
+import weakref
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
@@ -117,7 +120,8 @@ TranscriptPiece: TypeAlias = TranscriptDelta | TranscriptCompleted | TranscriptF
 
 
 class TranscriptionError(RealtimeError):
-    """The server failed to transcribe an item, or refused what :func:`transcribe` sent."""
+    """The server failed to transcribe an item, or refused what :func:`transcribe` sent; or
+    another :func:`transcribe` is running on the client (``item_id`` and ``error`` None)."""
 
     def __init__(
         self, message: str, *, item_id: str | None = None, error: ErrorDetail | None = None
@@ -176,12 +180,20 @@ def transcribe(
     flight is lost; or what a send raises when it finds the connection gone first), and
     :class:`WouldDeadlockError` when called from a handler. Closing the generator early
     (``break``) stops sending; the events of the audio already sent still reach handlers.
+
+    One transcription at a time per client: their audio would mix in the one input buffer.
+    While a ``transcribe()`` generator is running (from its first piece until it ends or is
+    closed), another one raises :class:`TranscriptionError`. When an iterable source raises
+    (a microphone failing, a chunk that is not audio), the audio it had sent is cleared from
+    the server's input buffer (``input_audio_buffer.clear``) and the exception goes on to
+    the caller.
     """
     if client._dispatcher.on_dispatcher_thread():
         raise WouldDeadlockError(
             "transcribe() from an event handler: handlers run on the dispatcher thread, "
             "which delivers the transcripts. Call it from another thread."
         )
+    _check_idle(client)
     if failures not in ("raise", "yield"):
         raise ConfigurationError(f"failures must be 'raise' or 'yield'; got {failures!r}")
     if input_format not in _GA_FORMATS:
@@ -253,6 +265,16 @@ def _chunks(source: TranscriptionSource, fmt: InputFormat, chunk_ms: int) -> Ite
         yield from audio.chunks(data, ms=chunk_ms, rate=rate, sample_width=width)
         return
     for chunk in source:
+        if not isinstance(chunk, (bytes, bytearray, memoryview, audio.AudioClip)):
+            hint = (
+                " (a file path? pass the file as the source itself)"
+                if isinstance(chunk, (str, os.PathLike))
+                else ""
+            )
+            raise ConfigurationError(
+                "transcribe(): the chunks of an iterable source are PCM16 bytes or "
+                f"AudioClips; got a {type(chunk).__name__}{hint}"
+            )
         data = audio.encode_for_format(chunk, fmt)
         if data:
             yield data
@@ -291,14 +313,26 @@ class _Run:
     def pieces(
         self, chunks: Iterator[bytes], *, realtime: bool
     ) -> Generator[TranscriptPiece, None, None]:
+        with _running_lock:
+            _check_idle(self._client)
+            _running.add(self._client)
         handler = self._events.put
-        for name in _EVENTS:
-            self._client.on(name, handler)
         try:
+            for name in _EVENTS:
+                self._client.on(name, handler)
             yield from self._update()
             rate, width = audio.format_rate(self._fmt), audio.format_sample_width(self._fmt)
             start, sent_ms = time.monotonic(), 0.0
-            for chunk in self._with_tail(chunks):
+            source = self._with_tail(chunks)
+            while True:
+                try:
+                    chunk = next(source)
+                except StopIteration:
+                    break
+                except BaseException:
+                    if sent_ms > 0:  # its audio must not open the next transcription
+                        self._clear_input()
+                    raise
                 if realtime:  # each chunk when the audio before it has played
                     yield from self._until(lambda: False, start + sent_ms / 1000, fail=False)
                 self._client.input_audio_buffer.append(audio=chunk, event_id=self._next_id())
@@ -312,6 +346,14 @@ class _Run:
             yield from self._until(lambda: not self._said, time.monotonic() + self._timeout)
         finally:
             self._client.off(None, handler)
+            with _running_lock:
+                _running.discard(self._client)
+
+    def _clear_input(self) -> None:
+        """Empty the server's input audio buffer (best effort: a connection that is gone
+        has no buffer left to empty)."""
+        with contextlib.suppress(RealtimeError):
+            self._client.input_audio_buffer.clear(event_id=self._next_id())
 
     def _with_tail(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         """The chunks, then (with turn detection) the silence that closes the last turn."""
@@ -417,6 +459,20 @@ class _Run:
             f"the server refused an event of transcribe(): {error.message} "
             f"(code {error.code}, param {error.param})",
             error=error,
+        )
+
+
+# The clients with a transcribe() running: one at a time per client.
+_running: weakref.WeakSet[RealtimeClient] = weakref.WeakSet()
+_running_lock = threading.Lock()
+
+
+def _check_idle(client: RealtimeClient) -> None:
+    if client in _running:
+        raise TranscriptionError(
+            "transcribe(): another transcribe() is running on this client, and their audio "
+            "would mix in its one input buffer; finish or close() that one first, or use "
+            "another client"
         )
 
 

@@ -3,14 +3,20 @@ our client and with the official ``openai`` package as a third-party client."""
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import socket
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import openai
 import pytest
 from conftest import KEY
+from rawpeer import RawPeer
 
 from realtime_sync import (
     AuthenticationError,
@@ -24,7 +30,9 @@ from realtime_sync import (
     RedirectError,
     TransportError,
 )
+from realtime_sync._reconnect import LONGEST_RETRY_AFTER
 from realtime_sync.testing import LocalRealtimeServer
+from realtime_sync.testing._calls import LocalCalls
 
 SESSION = {
     "type": "realtime",
@@ -103,6 +111,8 @@ def test_statuses_map_to_the_same_errors_as_the_handshake(server: LocalRealtimeS
     with pytest.raises(RedirectError) as moved:
         client.calls.hangup("rtc_1")
     assert moved.value.location == "https://elsewhere.example/v1"
+    assert "answered with a redirect" in str(moved.value)  # a POST, not a WebSocket upgrade
+    assert "WebSocket" not in str(moved.value)
     assert [path for _, path in server.calls.requests].count("/v1/realtime/calls/rtc_1/hangup") == 4
 
 
@@ -167,6 +177,166 @@ def test_azure_sends_the_api_key_header_and_refuses_translation_secrets(
         azure.translations.client_secrets.create(session={"model": "gpt-realtime-translate"})
     with pytest.raises(ConfigurationError, match="not both"):
         RealtimeAPI.azure(endpoint=endpoint, api_key=KEY, azure_ad_token_provider=lambda: KEY)
+
+
+def chain(error: BaseException) -> str:
+    """Everything an exception and the exceptions behind it show."""
+    shown = []
+    seen: BaseException | None = error
+    while seen is not None:
+        shown += [str(seen), repr(seen), repr(vars(seen)), repr(seen.args)]
+        seen = seen.__cause__ or seen.__context__
+    return " ".join(shown)
+
+
+@pytest.mark.parametrize(
+    "key", [KEY + "\n", KEY + "\r\n", f" {KEY}", f"{KEY}\t", KEY[:8] + "\r\nX-Injected: 1"]
+)
+def test_a_key_with_a_line_break_or_padding_is_refused_without_showing_it(key: str) -> None:
+    # http.client raised ValueError("Invalid header value b'Bearer <the key>\\n'").
+    with pytest.raises(ConfigurationError, match="control characters") as caught:
+        RealtimeAPI(key, base_url="http://127.0.0.1:9/v1")
+    assert key.strip() not in chain(caught.value) and KEY[:8] not in str(caught.value)
+    with pytest.raises(ConfigurationError, match="control characters") as azure:
+        RealtimeAPI.azure(endpoint="https://r.openai.azure.com", api_key=key)
+    assert key.strip() not in chain(azure.value)
+
+
+def test_a_token_with_a_line_break_is_refused_before_sending(server: LocalRealtimeServer) -> None:
+    endpoint = server.http_base_url.removesuffix("/v1")
+    tokens = RealtimeAPI.azure(endpoint=endpoint, azure_ad_token_provider=lambda: KEY + "\n")
+    with pytest.raises(ConfigurationError, match="token provider") as caught:
+        tokens.calls.hangup("rtc_1")
+    assert KEY not in chain(caught.value)
+    assert server.calls.requests == []
+
+
+def test_no_error_of_building_the_request_carries_the_key(server: LocalRealtimeServer) -> None:
+    # Not Latin-1: http.client cannot encode the header, and its error quotes the key.
+    key = "rs-test-key-\u2019-0123456789abcdef"
+    with pytest.raises(TransportError, match="could not be sent") as caught:
+        RealtimeAPI(key, base_url=server.http_base_url).calls.hangup("rtc_1")
+    assert key not in chain(caught.value) and "0123456789abcdef" not in chain(caught.value)
+    with pytest.raises(ConfigurationError, match="X-Custom") as header:
+        RealtimeAPI(KEY, headers={"X-Custom": f"{KEY}\r\nX-Injected: 1"})
+    assert KEY not in chain(header.value)
+
+
+def test_a_base_url_with_credentials_in_it_is_refused_without_showing_them() -> None:
+    with pytest.raises(ConfigurationError, match="api_key") as caught:
+        RealtimeAPI(KEY, base_url="https://user:pw-secret-0123@api.example.com/v1")
+    assert "pw-secret" not in chain(caught.value)
+    with pytest.raises(ConfigurationError, match="api_key"):
+        RealtimeAPI.azure(endpoint="https://user@r.openai.azure.com", api_key=KEY)
+
+
+BAD_TIMEOUTS = [math.nan, math.inf, 0, -1, True, "5"]
+
+
+@pytest.mark.parametrize("timeout", BAD_TIMEOUTS)
+def test_a_timeout_that_is_not_a_positive_number_is_refused_up_front(
+    server: LocalRealtimeServer, timeout: Any
+) -> None:
+    with pytest.raises(ConfigurationError, match="timeout"):
+        api(server, timeout=timeout)
+    with pytest.raises(ConfigurationError, match="timeout"):
+        RealtimeAPI.azure(endpoint="https://r.openai.azure.com", api_key=KEY, timeout=timeout)
+    client = api(server)
+    with pytest.raises(ConfigurationError, match="timeout"):
+        client.calls.hangup("rtc_1", timeout=timeout)
+    with pytest.raises(ConfigurationError, match="timeout"):
+        client.client_secrets.create(timeout=timeout)
+    assert server.calls.requests == []
+
+
+def dripping(head: bool) -> Callable[[RawPeer, socket.socket, bytes], None]:
+    """A peer that answers a byte at a time: the reply's head (``head``) or its body."""
+
+    def script(peer: RawPeer, conn: socket.socket, request: bytes) -> None:
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n" + b" " * 40
+        start = 0 if head else answer.index(b"\r\n\r\n") + 4
+        conn.sendall(answer[:start])
+        for byte in answer[start:]:
+            if peer.release.wait(0.1):
+                return
+            conn.sendall(bytes([byte]))
+
+    return script
+
+
+@pytest.mark.parametrize("head", [False, True])
+def test_the_timeout_bounds_the_whole_request_not_each_read(head: bool) -> None:
+    # Each byte came within the timeout, so a per-read timeout let this run for 4 s.
+    with RawPeer(dripping(head)) as peer:
+        client = RealtimeAPI(KEY, base_url=f"http://127.0.0.1:{peer.port}/v1", timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(RealtimeTimeoutError, match=r"no answer within 0\.5 s"):
+            client.calls.hangup("rtc_1")
+        assert time.monotonic() - started < 1.5
+        started = time.monotonic()
+        with pytest.raises(RealtimeTimeoutError, match=r"within 0\.3 s"):
+            RealtimeAPI(KEY, base_url=f"http://127.0.0.1:{peer.port}/v1").calls.hangup(
+                "rtc_1", timeout=0.3
+            )
+        assert time.monotonic() - started < 1.3
+
+
+@pytest.mark.parametrize("retry_after", ["Wed, 21 Oct 2099 07:28:00 GMT", "1e9"])
+def test_a_retry_after_far_away_is_clamped_as_the_reconnecting_client_clamps_it(
+    server: LocalRealtimeServer, retry_after: str
+) -> None:
+    server.calls.fail_next(429, headers={"Retry-After": retry_after})
+    with pytest.raises(RateLimitError) as limited:
+        api(server).calls.hangup("rtc_1")
+    assert limited.value.retry_after == LONGEST_RETRY_AFTER
+
+
+@pytest.fixture
+def fast_switching() -> Iterator[None]:
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads interleave at every few bytecodes
+    yield
+    sys.setswitchinterval(interval)
+
+
+def race(
+    calls: LocalCalls,
+    start: threading.Barrier,
+    path: str,
+    body: dict[str, Any],
+    *,
+    headers: dict[str, str],
+    statuses: list[int],
+) -> None:
+    """POST ``body`` to ``path`` of ``calls`` once every racer is ready."""
+    payload = json.dumps(body).encode()
+    start.wait()
+    statuses.append(calls.handle("POST", path, headers, payload).status)
+
+
+@pytest.mark.usefixtures("fast_switching")
+@pytest.mark.parametrize("actions", [("accept", "reject"), ("accept", "accept")])
+def test_of_two_racing_answers_to_a_call_exactly_one_wins(actions: tuple[str, str]) -> None:
+    calls = LocalCalls(KEY, None)
+    headers = {"authorization": f"Bearer {KEY}"}
+    bodies = {"accept": {"type": "realtime"}, "reject": {}}
+    for _ in range(200):
+        call_id = calls.create_incoming().call_id
+        statuses: list[int] = []
+        start = threading.Barrier(2)
+        threads = [
+            threading.Thread(
+                target=race,
+                args=(calls, start, f"/v1/realtime/calls/{call_id}/{action}", bodies[action]),
+                kwargs={"headers": headers, "statuses": statuses},
+            )
+            for action in actions
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(statuses) == [200, 400]
 
 
 # The official client against our server

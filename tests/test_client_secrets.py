@@ -4,7 +4,9 @@ WebSocket admission until they expire; with our client and the official one."""
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 
@@ -12,6 +14,7 @@ import openai
 import pytest
 import trustme
 from conftest import KEY
+from rawpeer import RawPeer
 
 from realtime_sync import (
     AuthenticationError,
@@ -159,3 +162,65 @@ def test_a_transcription_secret_describes_a_transcription_session(
     assert secret.session_type == "transcription"
     assert secret.session["object"] == "realtime.transcription_session"
     assert "instructions" not in secret.session
+
+
+def replying(body: bytes) -> Callable[[RawPeer, socket.socket, bytes], None]:
+    """A peer that answers every request 200 with ``body``."""
+
+    def script(peer: RawPeer, conn: socket.socket, request: bytes) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        conn.sendall(head + body)
+
+    return script
+
+
+@pytest.mark.parametrize(
+    ("reply", "field"),
+    [
+        (b'{"value": "ek_0123456789", "expires_at": "soon"}', "expires_at"),
+        (b'{"value": "ek_0123456789", "expires_at": 1e400}', "expires_at"),
+        (b'{"value": "ek_0123456789", "expires_at": [1]}', "expires_at"),
+        (b'{"value": "ek_0123456789", "expires_at": true}', "expires_at"),
+        (b'{"value": "ek_0123456789", "session": [1]}', "session"),
+        (b'{"value": "ek_0123456789", "session": "realtime"}', "session"),
+    ],
+)
+def test_a_malformed_secret_in_the_reply_is_a_transport_error_naming_the_field(
+    reply: bytes, field: str
+) -> None:
+    # expires_at "soon" raised ValueError, 1e400 OverflowError; a list session was kept.
+    with RawPeer(replying(reply)) as peer:
+        client = RealtimeAPI(KEY, base_url=f"http://127.0.0.1:{peer.port}/v1")
+        with pytest.raises(TransportError, match=field):
+            client.client_secrets.create()
+
+
+def test_a_reply_without_expiry_or_session_still_gives_a_secret() -> None:
+    with RawPeer(replying(b'{"value": "ek_0123456789", "expires_at": 1700000000.0}')) as peer:
+        secret = RealtimeAPI(KEY, base_url=f"http://127.0.0.1:{peer.port}/v1").client_secrets
+        minted = secret.create()
+    assert minted.expires_at == 1700000000 and minted.session == {}
+
+
+def test_twenty_clients_at_once_are_all_served(server: LocalRealtimeServer) -> None:
+    # A listen backlog of 5 reset connections when 20 clients connected together.
+    client = api(server)
+    minted: list[str] = []
+    failures: list[BaseException] = []
+    start = threading.Barrier(20)
+
+    def mint() -> None:
+        start.wait()
+        for _ in range(5):
+            try:
+                minted.append(client.client_secrets.create(expires_in=60).value)
+            except Exception as error:  # reported below, with every other failure
+                failures.append(error)
+
+    threads = [threading.Thread(target=mint) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert len(set(minted)) == 100

@@ -8,7 +8,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import websocket
@@ -405,6 +405,65 @@ def test_nothing_is_sent_until_the_pieces_are_asked_for() -> None:
         assert by_item(list(client.transcribe(synthesize_speech("in process")))) == {
             next(iter(client.conversation.items)).id: "in process"
         }
+
+
+def test_a_second_transcription_on_one_client_is_refused_while_the_first_runs(
+    connect: Callable[..., RealtimeClient],
+) -> None:
+    # Their audio went into the one input buffer: each transcript mixed both sources.
+    client = connect(intent="transcription")
+    first = client.transcribe(synthesize_speech("alpha alpha"), turn_detection=None)
+    waiting = client.transcribe(synthesize_speech("bravo bravo"), turn_detection=None)
+    pieces = [next(first)]  # running: its audio is in the buffer
+    with pytest.raises(TranscriptionError, match="another transcribe") as caught:
+        client.transcribe(synthesize_speech("charlie"))
+    assert caught.value.item_id is None and caught.value.error is None
+    with pytest.raises(TranscriptionError, match="another transcribe"):
+        next(waiting)  # made before the first started: refused when it starts
+    pieces += list(first)
+    assert list(by_item(pieces).values()) == ["alpha alpha"]
+    # Once the first has ended (or was closed), the client transcribes again.
+    closed = client.transcribe(synthesize_speech("delta"), turn_detection=None)
+    next(closed)
+    closed.close()
+    again = client.transcribe(synthesize_speech("echo echo"), turn_detection=None)
+    assert list(by_item(list(again)).values()) == ["echo echo"]
+
+
+@pytest.mark.parametrize("chunk", ["speech.wav", io.BytesIO(b"")], ids=["a path", "a file"])
+def test_a_chunk_of_an_iterable_source_must_be_audio(
+    connect: Callable[..., RealtimeClient], chunk: Any
+) -> None:
+    # A str chunk was read as a file path (FileNotFoundError, or a file's contents).
+    client = connect(intent="transcription")
+    with pytest.raises(ConfigurationError, match="chunks of an iterable source") as caught:
+        list(client.transcribe([SILENCE, chunk], turn_detection=None))
+    assert ("file path" in str(caught.value)) == isinstance(chunk, str)
+
+
+@pytest.mark.parametrize("turn_detection", [None, "server_vad"])
+def test_a_source_that_fails_midway_leaves_no_audio_for_the_next_transcription(
+    connect: Callable[..., RealtimeClient],
+    local: LocalRealtimeServer,
+    turn_detection: Literal["server_vad"] | None,
+) -> None:
+    client = connect(intent="transcription")
+
+    def microphone() -> Iterator[bytes]:
+        yield synthesize_speech("lost words")
+        raise OSError("the microphone was unplugged")
+
+    with pytest.raises(OSError, match="unplugged"):
+        list(client.transcribe(microphone(), turn_detection=turn_detection))
+    pieces = list(client.transcribe(synthesize_speech("fresh start"), turn_detection=None))
+    assert list(by_item(pieces).values()) == ["fresh start"]
+    sent = [event["type"] for event in local.connections[0].received]
+    cleared = sent.index("input_audio_buffer.clear")  # the failed run's audio, at its end
+    assert sent[cleared - 1 : cleared + 2] == [
+        "input_audio_buffer.append",
+        "input_audio_buffer.clear",
+        "session.update",
+    ]
 
 
 # --- the official client as a client of the local server ------------------------------------

@@ -327,10 +327,24 @@ class LocalCalls:
         return session
 
     def _control(self, call_id: str, action: str, request: JsonObject) -> HttpAnswer:
+        # Checked and changed under one hold of the lock: of two requests racing on one
+        # call (accept and reject), exactly one finds it incoming.
         with self._lock:
             call = self._calls.get(call_id)
-        if call is None or action not in ("accept", "reject", "refer", "hangup"):
-            return _error(404, "call_not_found", f"No call found with id '{call_id}'.")
+            if call is None or action not in ("accept", "reject", "refer", "hangup"):
+                return _error(404, "call_not_found", f"No call found with id '{call_id}'.")
+            outcome = self._next_state(call, action, request)
+            if isinstance(outcome, HttpAnswer):
+                return outcome
+            self._calls[call_id] = outcome
+        if outcome.state == "ended" and self._on_hangup is not None:
+            self._on_hangup(call_id)
+        return HttpAnswer(200)
+
+    def _next_state(
+        self, call: CallRecord, action: str, request: JsonObject
+    ) -> CallRecord | HttpAnswer:
+        """The call's record after ``action``, or the refusal."""
         wanted = {"accept": ("incoming",), "reject": ("incoming",)}.get(
             action, ("accepted", "referred")
         )
@@ -347,26 +361,20 @@ class LocalCalls:
             if model is not None and self._models is not None and model not in self._models:
                 message = f"The model '{model}' does not exist or you do not have access to it."
                 return _error(400, "model_not_found", message, "model")
-            updated = attrs.evolve(call, state="accepted", session=copy.deepcopy(request))
-        elif action == "reject":
+            return attrs.evolve(call, state="accepted", session=copy.deepcopy(request))
+        if action == "reject":
             status = request.get("status_code", 603)
             if not isinstance(status, int) or not 400 <= status <= 699:
                 return _error(400, "invalid_value", "'status_code' must be a SIP error status.")
-            updated = attrs.evolve(call, state="rejected", status_code=status)
-        elif action == "refer":
+            return attrs.evolve(call, state="rejected", status_code=status)
+        if action == "refer":
             target = request.get("target_uri")
             if not isinstance(target, str) or not target:
                 return _error(
                     400, "missing_required_parameter", "Missing 'target_uri'.", "target_uri"
                 )
-            updated = attrs.evolve(call, state="referred", target_uri=target)
-        else:
-            updated = attrs.evolve(call, state="ended")
-        with self._lock:
-            self._calls[call_id] = updated
-        if updated.state == "ended" and self._on_hangup is not None:
-            self._on_hangup(call_id)
-        return HttpAnswer(200)
+            return attrs.evolve(call, state="referred", target_uri=target)
+        return attrs.evolve(call, state="ended")
 
 
 def merge_session(session: JsonObject, config: Mapping[str, Any]) -> JsonObject:

@@ -31,6 +31,9 @@ class _Server(ThreadingHTTPServer):
     # keep-alive) within the socket timeout, so none can outlive stop() for long.
     daemon_threads = False
     block_on_close = True
+    # The listen backlog: socketserver's default of 5 resets connections as soon as a few
+    # dozen clients connect at once, which a load test of the HTTP API does.
+    request_queue_size = 128
     calls: LocalCalls
     halted: threading.Event
 
