@@ -265,9 +265,15 @@ def hold_session(url: str, record: Path | None = None) -> tuple[list[str], list[
         "*", lambda event: None if event.type.startswith("client.") else seen.append(event.type)
     )
     recording = client.record(record) if record is not None else None
+    answers = []
     with client:
         client.session.update(session={"instructions": "Be brief."})
-        answers = [client.send_text(text, timeout=WAIT).text for text in ("one", "two")]
+        for text in ("one", "two"):
+            # rate_limits.updated follows response.done: waited for, so no close cuts it off
+            # (at the recorded pace it comes a moment after the answer).
+            limits = client.expect("rate_limits.updated")
+            answers.append(client.send_text(text, timeout=WAIT).text)
+            limits.wait(WAIT)
     if recording is not None:
         recording.close()
     return seen, answers
