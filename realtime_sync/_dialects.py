@@ -23,6 +23,7 @@ __all__ = [
     "GA_CLIENT_EVENTS",
     "GA_SERVER_EVENTS",
     "GA_SESSION_FIELDS",
+    "TURN_DETECTION_FIELDS",
     "EventNames",
     "session_for_dialect",
 ]
@@ -372,19 +373,22 @@ def _session_to_beta(session: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+TURN_DETECTION_FIELDS = frozenset(
+    {
+        "type",
+        "threshold",
+        "prefix_padding_ms",
+        "silence_duration_ms",
+        "create_response",
+        "interrupt_response",
+        "eagerness",
+    }
+)
+"""The fields of a turn detection setting both dialects take (GA adds ``idle_timeout_ms``)."""
+
 # Keys beta accepts inside its nested session settings.
 _BETA_NESTED_KEYS = {
-    "turn_detection": frozenset(
-        {
-            "type",
-            "threshold",
-            "prefix_padding_ms",
-            "silence_duration_ms",
-            "create_response",
-            "interrupt_response",
-            "eagerness",
-        }
-    ),
+    "turn_detection": TURN_DETECTION_FIELDS,
     "input_audio_transcription": frozenset({"model", "language", "prompt"}),
     "input_audio_noise_reduction": frozenset({"type"}),
 }

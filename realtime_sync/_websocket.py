@@ -201,15 +201,19 @@ class _CutOnSendTimeout:
                 if app.ping_every and time.monotonic() >= next_ping:
                     next_ping = time.monotonic() + app.ping_every
                     _ping(app)
-                partial = frames.buffered()  # and not whole: pending() was asked first
-                ready = pending() or selector.select(
-                    0 if app.burst or partial else self._inner.ping_timeout
-                )
+                ready = pending()
                 if not ready:
-                    app.hand_over()  # nothing more for now: what was read goes
-                    # The rest of a partial frame is waited for in the read itself, whose
-                    # timeout (send_timeout) bounds a stall; select() would wait unbounded.
-                    ready = pending() or partial or selector.select(self._inner.ping_timeout)
+                    partial = frames.buffered()  # part of a frame, no whole one
+                    ready = bool(
+                        selector.select(0 if app.burst or partial else self._inner.ping_timeout)
+                    )
+                    if not ready:
+                        app.hand_over()  # nothing more for now: what was read goes
+                        # The rest of a partial frame is waited for in the read itself, whose
+                        # timeout (send_timeout) bounds a stall; select() would wait unbounded.
+                        ready = (
+                            partial or pending() or bool(selector.select(self._inner.ping_timeout))
+                        )
                 if ready:
                     if not read_callback():
                         break

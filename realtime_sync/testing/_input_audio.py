@@ -57,6 +57,7 @@ from typing import Any, Literal
 
 import attrs
 
+from .._dialects import TURN_DETECTION_FIELDS
 from ._catalogue import (
     MIN_COMMIT_MS,
     ClientError,
@@ -85,17 +86,6 @@ _INTERRUPT_WAIT = 2.0  # seconds an interrupting append waits for the cancelled 
 # docstrings say silence_duration_ms "defaults to 500ms", which only transcription
 # sessions report; a realtime session reports 200.
 _SERVER_VAD = VadSettings(threshold=0.5, prefix_padding_ms=300, silence_duration_ms=200)
-_FIELDS = frozenset(
-    {
-        "type",
-        "threshold",
-        "prefix_padding_ms",
-        "silence_duration_ms",
-        "create_response",
-        "interrupt_response",
-        "eagerness",
-    }
-)
 
 
 @attrs.frozen
@@ -124,7 +114,11 @@ def read_turn_detection(value: object, *, where: str, ga: bool) -> TurnDetection
         return None
     if not isinstance(value, Mapping):
         raise ClientError("invalid_type", f"'{where}' must be an object or null.", param=where)
-    refuse_unknown(where, value, _FIELDS | {"idle_timeout_ms"} if ga else _FIELDS)
+    refuse_unknown(
+        where,
+        value,
+        TURN_DETECTION_FIELDS | {"idle_timeout_ms"} if ga else TURN_DETECTION_FIELDS,
+    )
     kind = value.get("type")
     if kind is None and not ga:
         kind = "server_vad"  # the beta shape's default
@@ -223,6 +217,22 @@ class _Listener:
     """Where the speech in progress's audio begins."""
 
 
+def appended_audio(event: JsonObject, wrong_type: str) -> bytes:
+    """The bytes of an append event's base64 ``audio``; ``wrong_type`` is the message for a
+    missing or non-string field."""
+    audio = event.get("audio")
+    if not isinstance(audio, str):
+        raise ClientError(
+            "missing_required_parameter" if audio is None else "invalid_type",
+            wrong_type,
+            param="audio",
+        )
+    try:
+        return base64.b64decode(audio, validate=True)
+    except (binascii.Error, ValueError):
+        raise ClientError("invalid_value", "'audio' is not valid base64.", param="audio") from None
+
+
 class InputAudio(ConversationHandlers):
     """The input audio buffer and turn detection of a :class:`~._simulator.SessionSimulator`."""
 
@@ -283,19 +293,7 @@ class InputAudio(ConversationHandlers):
     # Handlers: the input audio buffer
 
     def _on_audio_append(self, event: JsonObject) -> None:
-        audio = event.get("audio")
-        if not isinstance(audio, str):
-            raise ClientError(
-                "missing_required_parameter" if audio is None else "invalid_type",
-                "'audio' must be a base64-encoded string.",
-                param="audio",
-            )
-        try:
-            data = base64.b64decode(audio, validate=True)
-        except (binascii.Error, ValueError):
-            raise ClientError(
-                "invalid_value", "'audio' is not valid base64.", param="audio"
-            ) from None
+        data = appended_audio(event, "'audio' must be a base64-encoded string.")
         self._audio += data
         self._timeline_ms += self._input_format().duration_ms(len(data))
         if self._listener is not None:

@@ -19,7 +19,6 @@ utterance the server sends the source text as ``session.input_transcript.delta``
 from __future__ import annotations
 
 import base64
-import binascii
 import copy
 import logging
 import re
@@ -35,6 +34,7 @@ from ._catalogue import (
     refuse_unknown,
     server_error,
 )
+from ._input_audio import appended_audio
 from ._responses import SendFailed
 from ._simulator import SessionSimulator
 from ._voice import audio_format, describe_audio, pcm_samples, recognize, synthesize
@@ -173,20 +173,9 @@ class TranslationSimulator(SessionSimulator):
         self.emit({"type": "session.updated", "session": copy.deepcopy(self.session)})
 
     def _append(self, event: JsonObject) -> None:
-        encoded = event.get("audio")
-        if not isinstance(encoded, str):
-            raise ClientError(
-                "missing_required_parameter" if encoded is None else "invalid_type",
-                "'audio' must be base64-encoded PCM16 (24 kHz, mono) text.",
-                param="audio",
-            )
-        try:
-            data = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            raise ClientError(
-                "invalid_value", "'audio' is not valid base64.", param="audio"
-            ) from None
-        self._pending += data
+        self._pending += appended_audio(
+            event, "'audio' must be base64-encoded PCM16 (24 kHz, mono) text."
+        )
         self._translate(final=False)
 
     def _translate(self, *, final: bool) -> None:
