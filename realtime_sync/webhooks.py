@@ -86,9 +86,14 @@ class CallIncoming(WebhookEvent):
     """The call to pass to ``calls.accept()`` / ``reject()`` and to
     ``RealtimeClient(call_id=...)``."""
     sip_headers: tuple[SipHeader, ...] = ()
-    """The INVITE's headers (authorization headers excluded), in order, repeats kept."""
+    """The INVITE's headers (authorization headers excluded), in order, repeats kept.
+    Entries that are not a name and a value of strings are left out (they stay in
+    :attr:`data`): one odd header must not make a call unanswerable."""
     sip_media_security: str | None = None
-    """``"srtp"``, ``"rtp"``, another value the service adds later, or None when unknown."""
+    """``"srtp"``, ``"rtp"``, another value the service adds later, or None when unknown
+    (absent, or not a string)."""
+    malformed_sip_headers: int = 0
+    """How many entries of ``data.sip_headers`` were left out of :attr:`sip_headers`."""
 
 
 def _secret_bytes(secret: str) -> bytes:
@@ -252,12 +257,6 @@ def _text(value: object, where: str) -> str:
     return value
 
 
-def _optional_text(value: object, where: str) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise _malformed(f"{where} is neither a string nor null")
-    return value
-
-
 def _unix_seconds(value: object, where: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -266,22 +265,20 @@ def _unix_seconds(value: object, where: str) -> int:
     raise _malformed(f"{where} is not an integer of Unix seconds")
 
 
-def _sip_headers(value: object) -> tuple[SipHeader, ...]:
-    if value is None:
-        return ()
+def _sip_headers(value: object) -> tuple[tuple[SipHeader, ...], int]:
+    """The well-formed headers, and how many entries were not (a non-list counts as one)."""
     if not isinstance(value, list):
-        raise _malformed("data.sip_headers is not a list")
-    headers = []
-    for index, item in enumerate(value):
-        where = f"data.sip_headers[{index}]"
-        if not isinstance(item, dict):
-            raise _malformed(f"{where} is not an object")
-        name = _text(item.get("name"), f"{where}.name")
-        header_value = item.get("value")
-        if not isinstance(header_value, str):
-            raise _malformed(f"{where}.value is not a string")
-        headers.append(SipHeader(name=name, value=header_value))
-    return tuple(headers)
+        return (), 0 if value is None else 1
+    entries: list[Any] = value
+    headers = tuple(
+        SipHeader(name=item["name"], value=item["value"])
+        for item in entries
+        if isinstance(item, dict)
+        and isinstance(item.get("name"), str)
+        and item["name"]
+        and isinstance(item.get("value"), str)
+    )
+    return headers, len(entries) - len(headers)
 
 
 def unwrap(
@@ -296,7 +293,8 @@ def unwrap(
     a :class:`WebhookEvent` for any other type.
 
     A body that verifies but is not a well-formed event (not JSON, a field missing or of the
-    wrong type) raises :class:`WebhookVerificationError` naming the field too.
+    wrong type) raises :class:`WebhookVerificationError` naming the field too. The SIP
+    details are informational and read leniently (see :class:`CallIncoming`).
     """
     verify(payload, headers, secret=secret, tolerance=tolerance, now=now)
     event = _load(_body_bytes(payload, WebhookVerificationError))
@@ -315,11 +313,13 @@ def unwrap(
     }
     if common["type"] != "realtime.call.incoming":
         return WebhookEvent(**common)
+    call_id = _text(data.get("call_id"), "data.call_id")
+    sip_headers, malformed = _sip_headers(data.get("sip_headers"))
+    media_security = data.get("sip_media_security")
     return CallIncoming(
         **common,
-        call_id=_text(data.get("call_id"), "data.call_id"),
-        sip_headers=_sip_headers(data.get("sip_headers")),
-        sip_media_security=_optional_text(
-            data.get("sip_media_security"), "data.sip_media_security"
-        ),
+        call_id=call_id,
+        sip_headers=sip_headers,
+        sip_media_security=media_security if isinstance(media_security, str) else None,
+        malformed_sip_headers=malformed,
     )
