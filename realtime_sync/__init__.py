@@ -4,7 +4,7 @@ Blocking calls, callbacks on a dispatcher thread, typed events and typed errors,
 Realtime server (:mod:`realtime_sync.testing`) to test against.
 """
 
-from ._calls import EphemeralClientSecret, RealtimeAPI
+from ._calls import EphemeralClientSecret, RealtimeAPI, WebRTCCall
 from ._client import RealtimeClient
 from ._conversation import Item, UsageTotals
 from ._dispatch import Expectation
@@ -208,6 +208,7 @@ __all__ = [
     "TransportError",
     "UnknownEventTypeError",
     "UsageTotals",
+    "WebRTCCall",
     "WebhookVerificationError",
     "WouldDeadlockError",
     "__version__",

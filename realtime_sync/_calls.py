@@ -8,8 +8,10 @@ blocking POST with a timeout; refusals raise the same errors as the WebSocket si
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
 import ssl
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,10 +21,23 @@ from attrs import field, frozen
 
 from ._endpoints import OPENAI_BASE_URL, _is_loopback, openai_headers
 from ._errors import ConfigurationError, TransportError
-from ._http import HttpEndpoint, check_credential, check_timeout, path_segment
-from ._secrets import MASK, install_log_filter, register_secret
+from ._http import (
+    HttpEndpoint,
+    HttpReply,
+    check_credential,
+    check_timeout,
+    multipart,
+    path_segment,
+)
+from ._secrets import MASK, install_log_filter, redact, register_secret
 
-__all__ = ["CallsResource", "ClientSecretsResource", "EphemeralClientSecret", "RealtimeAPI"]
+__all__ = [
+    "CallsResource",
+    "ClientSecretsResource",
+    "EphemeralClientSecret",
+    "RealtimeAPI",
+    "WebRTCCall",
+]
 
 
 @frozen
@@ -135,11 +150,89 @@ class TranslationsResource:
         """``POST /realtime/translations/client_secrets``."""
 
 
+@frozen
+class WebRTCCall:
+    """A WebRTC call the service created: the SDP answer for the caller's peer connection,
+    and the id to join or hang up the call by."""
+
+    call_id: str
+    """The call's id (``rtc_...``): ``RealtimeClient(call_id=...)`` joins it, and
+    ``calls.hangup`` ends it."""
+    sdp: str = field(repr=False)
+    """The SDP answer: ``setRemoteDescription({type: "answer", sdp})`` in the browser."""
+    location: str
+    """The reply's ``Location`` header the id was read from, e.g.
+    ``/v1/realtime/calls/rtc_...``."""
+
+
+# The id is the last segment of the call's path: letters, digits, "_" and "-" (rtc_...).
+_CALL_LOCATION = re.compile(r"(?:.*/)?realtime/calls/([A-Za-z0-9_-]+)/?")
+
+
+def _offer(sdp: object) -> bytes:
+    if not isinstance(sdp, str) or not sdp.strip():
+        raise ConfigurationError("sdp must be the SDP offer as a non-empty string")
+    if not sdp.startswith("v="):  # every SDP description starts with its version line
+        raise ConfigurationError(f"sdp is not an SDP offer (it starts {sdp[:20]!r}, not 'v=')")
+    return sdp.encode()
+
+
+def _webrtc_call(reply: HttpReply) -> WebRTCCall:
+    where = f"POST {reply.display_url}"
+    location = reply.headers.get("location")
+    if not location:
+        raise TransportError(f"{where}: the reply has no Location header naming the call")
+    found = _CALL_LOCATION.fullmatch(urlsplit(location).path)
+    if found is None:
+        shown = redact(repr(location)[:80])  # the service's text, bounded
+        raise TransportError(f"{where}: the reply's Location header names no call: {shown}")
+    try:
+        answer = reply.body.decode()
+    except UnicodeDecodeError:
+        answer = ""
+    if not answer.startswith("v="):
+        raise TransportError(f"{where}: the reply is not an SDP answer")
+    return WebRTCCall(call_id=found.group(1), sdp=answer, location=location)
+
+
 class CallsResource:
-    """Control a SIP (or WebRTC) call: ``POST /realtime/calls/{call_id}/...``."""
+    """Create a WebRTC call, and control a SIP or WebRTC one: ``POST /realtime/calls`` and
+    ``POST /realtime/calls/{call_id}/...``."""
 
     def __init__(self, endpoint: HttpEndpoint) -> None:
         self._endpoint = endpoint
+
+    def create(
+        self, sdp: str, *, session: Mapping[str, Any] | None = None, timeout: float | None = None
+    ) -> WebRTCCall:
+        """Start a WebRTC call from the caller's SDP offer; the answer completes its peer
+        connection, and ``call_id`` lets a backend join the call (``RealtimeClient(call_id=
+        ...)``) or hang it up.
+
+        Args:
+            sdp: The SDP offer of the caller's ``RTCPeerConnection``.
+            session: The session to start with, as for ``accept`` (``"type": "realtime"``
+                is added when absent). Without it the body is the bare offer and the call
+                starts from the key's session (an ``ek_`` key's configuration) or the
+                defaults.
+            timeout: Seconds for this request (default: the API's timeout).
+        """
+        offer = _offer(sdp)
+        if session is None:
+            payload, content_type = offer, "application/sdp"
+        else:
+            config = json.dumps({"type": "realtime", **session}).encode()
+            payload, content_type = multipart(
+                [("sdp", "application/sdp", offer), ("session", "application/json", config)]
+            )
+        reply = self._endpoint.send(
+            "/realtime/calls",
+            payload,
+            content_type=content_type,
+            accept="application/sdp",
+            timeout=timeout,
+        )
+        return _webrtc_call(reply)
 
     def _post(
         self, call_id: str, action: str, body: Mapping[str, Any] | None, timeout: float | None
@@ -177,6 +270,7 @@ class RealtimeAPI:
 
         api = RealtimeAPI()                               # key from OPENAI_API_KEY
         api.calls.accept(call_id, session={"instructions": "Be brief."})
+        call = api.calls.create(offer_sdp, session={"instructions": "Be brief."})
         secret = api.client_secrets.create(session={"type": "realtime"}, expires_in=600)
 
     Refusals raise the same :class:`~realtime_sync.APIError` subclasses as the WebSocket
@@ -189,7 +283,7 @@ class RealtimeAPI:
     """
 
     calls: CallsResource
-    """``accept``, ``reject``, ``refer``, ``hangup``."""
+    """``create`` (WebRTC), ``accept``, ``reject``, ``refer``, ``hangup``."""
     client_secrets: ClientSecretsResource
     """``create`` an ephemeral key."""
     translations: TranslationsResource
@@ -268,9 +362,10 @@ class RealtimeAPI:
         allow_insecure: bool = False,
     ) -> RealtimeAPI:
         """The same endpoints on Azure OpenAI's v1 API (``<endpoint>/openai/v1``), which
-        serves calls and client secrets; translation secrets are refused (Azure documents
-        none). ``endpoint`` defaults to ``AZURE_OPENAI_ENDPOINT``, ``api_key`` (sent as
-        ``api-key``) to ``AZURE_OPENAI_API_KEY`` unless a token provider is given."""
+        serves calls (WebRTC ones created too) and client secrets; translation secrets are
+        refused (Azure documents none). ``endpoint`` defaults to ``AZURE_OPENAI_ENDPOINT``,
+        ``api_key`` (sent as ``api-key``) to ``AZURE_OPENAI_API_KEY`` unless a token
+        provider is given."""
         base = endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
         if not base:
             raise ConfigurationError(

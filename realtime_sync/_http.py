@@ -1,4 +1,6 @@
-"""One JSON POST over the standard library's ``http.client``: no new dependency.
+"""One POST over the standard library's ``http.client``: no new dependency. JSON both
+ways (:meth:`HttpEndpoint.post`), or any body and reply (:meth:`HttpEndpoint.send`: an SDP
+offer, a ``multipart/form-data`` one, the SDP answer and its headers).
 
 Refusals become the same :class:`~realtime_sync.APIError` subclasses a refused WebSocket
 upgrade does: the response is reported as a :class:`TransportEnded` and mapped by
@@ -16,11 +18,12 @@ import http.client
 import json
 import logging
 import math
+import secrets
 import socket
 import ssl
 import threading
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -38,7 +41,14 @@ from ._reconnect import LONGEST_RETRY_AFTER
 from ._secrets import redact, redact_url, register_secret
 from ._transport import TransportEnded
 
-__all__ = ["HttpEndpoint", "check_credential", "check_timeout", "path_segment"]
+__all__ = [
+    "HttpEndpoint",
+    "HttpReply",
+    "check_credential",
+    "check_timeout",
+    "multipart",
+    "path_segment",
+]
 
 logger = logging.getLogger("realtime_sync")
 
@@ -76,6 +86,38 @@ def path_segment(value: str, name: str) -> str:
     return quote(value, safe="")
 
 
+def multipart(parts: Sequence[tuple[str, str, bytes]]) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body of ``(name, content type, data)`` parts, and its
+    content type. The boundary is random and checked against every part, so no part can
+    end the body early whatever it holds."""
+    boundary = secrets.token_hex(16)
+    while any(boundary.encode() in data for _, _, data in parts):
+        boundary = secrets.token_hex(16)
+    body = b"".join(
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="{name}"\r\n'
+        f"Content-Type: {kind}\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+        for name, kind, data in parts
+    )
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@frozen
+class HttpReply:
+    """A successful reply, as it came."""
+
+    status: int
+    """The HTTP status (2xx)."""
+    headers: Mapping[str, str]
+    """Its headers, with lower-case names."""
+    body: bytes = field(repr=False)
+    """Its body."""
+    display_url: str
+    """The URL asked, as it may be shown (credentials masked)."""
+
+
 @frozen
 class HttpEndpoint:
     """An HTTP API base and its credential. Holds a secret: never log it whole."""
@@ -99,15 +141,29 @@ class HttpEndpoint:
         """POST ``body`` as JSON to ``base_url + path``; the parsed JSON reply (None when
         empty), within ``timeout`` seconds in all (default: the endpoint's). Raises the
         matching APIError, RealtimeTimeoutError, TransportError or ConfigurationError."""
+        payload = b"" if body is None else json.dumps(body).encode()
+        reply = self.send(path, payload, content_type="application/json", timeout=timeout)
+        return _parse(reply)
+
+    def send(
+        self,
+        path: str,
+        payload: bytes,
+        *,
+        content_type: str,
+        accept: str = "application/json",
+        timeout: float | None,
+    ) -> HttpReply:
+        """POST ``payload`` (of ``content_type``) to ``base_url + path``: the successful
+        reply as it came, whatever its type; refusals raise as :meth:`post` says."""
         seconds = self.timeout if timeout is None else check_timeout(timeout)
         url = self.base_url.rstrip("/") + path
         display = redact_url(url)
         parts = urlsplit(url)
-        payload = b"" if body is None else json.dumps(body).encode()
         headers = {
             **self.headers,
-            "Content-Type": "application/json",
-            "Accept": "application/json",
+            "Content-Type": content_type,
+            "Accept": accept,
             **self._credential(),
         }
         target = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -152,7 +208,12 @@ class HttpEndpoint:
         if error is not None:
             raise error
         if 200 <= response.status < 300:
-            return _parse(reply, display)
+            return HttpReply(
+                status=response.status,
+                headers={name.lower(): value for name, value in response.getheaders()},
+                body=reply,
+                display_url=display,
+            )
         ended = TransportEnded(
             kind="redirected" if 300 <= response.status < 400 else "refused",
             opened=False,
@@ -181,13 +242,13 @@ class HttpEndpoint:
         return {"Authorization": f"Bearer {self.api_key}"}
 
 
-def _parse(reply: bytes, display: str) -> Any:
-    if not reply.strip():
+def _parse(reply: HttpReply) -> Any:
+    if not reply.body.strip():
         return None
     try:
-        return json.loads(reply)
+        return json.loads(reply.body)
     except ValueError:
-        raise TransportError(f"POST {display}: the reply is not JSON") from None
+        raise TransportError(f"POST {reply.display_url}: the reply is not JSON") from None
 
 
 def _scrubbed(exc: BaseException) -> RealtimeError:

@@ -3,7 +3,8 @@
 Pure state behind a lock, no sockets: :class:`LocalCalls` (``server.calls``) answers the
 HTTP requests :mod:`._http_server` hands it, tells admission which ephemeral keys and call
 joins to let in, and lets a test create incoming calls with the webhook the service would
-send. :func:`sign_webhook` signs a payload the way OpenAI does.
+send; WebRTC callers create theirs (:mod:`._webrtc` reads the offer and writes the answer).
+:func:`sign_webhook` signs a payload the way OpenAI does.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ._catalogue import (
     random_id,
 )
 from ._simulator import SessionSimulator
+from ._webrtc import OfferError, answer_sdp, read_offer
 
 __all__ = [
     "CallRecord",
@@ -99,9 +101,11 @@ class CallRecord:
     call_id: str
     """The call's id."""
     state: str
-    """``incoming``, ``accepted``, ``rejected``, ``referred`` or ``ended``."""
+    """``incoming``, ``accepted``, ``rejected``, ``referred`` or ``ended`` (a WebRTC call
+    starts ``accepted``)."""
     session: JsonObject | None = attrs.field(repr=False)
-    """The session configuration ``accept`` sent, or None."""
+    """The session configuration ``accept`` sent, or a WebRTC call's (its key's session
+    with the request's laid over it); None before either."""
     status_code: int | None = None
     """The SIP status ``reject`` sent (603 when it sent none)."""
     target_uri: str | None = None
@@ -110,13 +114,16 @@ class CallRecord:
 
 @attrs.frozen
 class HttpAnswer:
-    """One HTTP response: status, headers, JSON body (None: empty)."""
+    """One HTTP response: status, headers, body."""
 
     status: int
-    body: JsonObject | None = None
+    body: JsonObject | str | None = None
+    """JSON, or text sent as ``content_type`` (an SDP answer); None: empty."""
     headers: Mapping[str, str] = attrs.Factory(dict)
     delay: float = 0.0
     """Seconds to wait before answering (a slow service, for timeout tests)."""
+    content_type: str = "application/json"
+    """The body's type."""
 
 
 def _error(status: int, code: str | None, message: str, param: str | None = None) -> HttpAnswer:
@@ -134,11 +141,12 @@ class _Fault:
 class LocalCalls:
     """``server.calls``: incoming calls, ephemeral keys, and the HTTP API's test controls.
 
-    Endpoints (under ``/v1`` and Azure's ``/openai/v1``): ``POST
-    /realtime/calls/{id}/accept|reject|refer|hangup``, ``POST /realtime/client_secrets``,
-    ``POST /realtime/translations/client_secrets``. They take the server's key (``Bearer``,
-    or the ``api-key`` header), as any OpenAI endpoint; ephemeral keys open WebSocket
-    sessions only. Thread-safe.
+    Endpoints (under ``/v1`` and Azure's ``/openai/v1``): ``POST /realtime/calls`` (a
+    WebRTC call from an SDP offer), ``POST /realtime/calls/{id}/accept|reject|refer|hangup``,
+    ``POST /realtime/client_secrets``, ``POST /realtime/translations/client_secrets``. They
+    take the server's key (``Bearer``, or the ``api-key`` header), as any OpenAI endpoint;
+    ephemeral keys open WebSocket sessions and create WebRTC calls, nothing else.
+    Thread-safe.
     """
 
     def __init__(
@@ -227,11 +235,13 @@ class LocalCalls:
 
     def key_session(self, key: str) -> JsonObject | None:
         """The session of an unexpired ephemeral key this server minted, else None."""
+        found = self._minted(key)
+        return None if found is None or found[0] <= self.clock() else found[1]
+
+    def _minted(self, key: str) -> tuple[int, JsonObject] | None:
+        """When a key this server minted expires, and its session; None: not one."""
         with self._lock:
-            found = self._keys.get(key)
-        if found is None or found[0] <= self.clock():
-            return None
-        return found[1]
+            return self._keys.get(key)
 
     def call_session(self, call_id: str) -> JsonObject | None:
         """The session ``accept`` gave a call that may be joined now, else None."""
@@ -257,7 +267,11 @@ class LocalCalls:
         prefix = next((p for p in _API_PREFIXES if path.startswith(p + "/realtime/")), None)
         if prefix is None or method != "POST":
             return _error(404, None, f"Invalid URL ({method} {path})")
-        refusal = self._check_key(headers)
+        key = _presented_key(headers)
+        parts = path[len(prefix) :].strip("/").split("/")
+        if parts == ["realtime", "calls"]:  # an SDP offer, not JSON; ephemeral keys welcome
+            return self._create(prefix, key, headers.get("content-type", ""), body)
+        refusal = self._check_key(key)
         if refusal is not None:
             return refusal
         try:
@@ -266,7 +280,6 @@ class LocalCalls:
             return _error(400, "invalid_json", "The body is not valid JSON.")
         if not isinstance(request, dict):
             return _error(400, "invalid_type", "The body must be a JSON object.")
-        parts = path[len(prefix) :].strip("/").split("/")
         if parts == ["realtime", "client_secrets"]:
             return self._mint(request, translation=False)
         if parts == ["realtime", "translations", "client_secrets"]:
@@ -275,10 +288,7 @@ class LocalCalls:
             return self._control(parts[2], parts[3], request)
         return _error(404, None, f"Invalid URL ({method} {path})")
 
-    def _check_key(self, headers: Mapping[str, str]) -> HttpAnswer | None:
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        key = token.strip() if scheme.lower() == "bearer" else headers.get("api-key", "")
-        register_secret(key)
+    def _check_key(self, key: str) -> HttpAnswer | None:
         if key and (
             self._api_key is None or hmac.compare_digest(key.encode(), self._api_key.encode())
         ):
@@ -317,6 +327,44 @@ class LocalCalls:
         with self._lock:
             self._keys[value] = (expires_at, session)
         return HttpAnswer(200, {"value": value, "expires_at": expires_at, "session": session})
+
+    def _create(self, prefix: str, key: str, content_type: str, body: bytes) -> HttpAnswer:
+        """A WebRTC call, accepted at once, starting from the key's session (an ephemeral
+        key's configuration) with the request's ``session`` laid over it."""
+        minted = self._minted(key)
+        if minted is None:
+            refusal = self._check_key(key)
+            if refusal is not None:
+                return refusal
+        elif minted[0] <= self.clock():  # refused even when the server takes any key
+            return _error(401, "invalid_api_key", "The ephemeral key has expired.")
+        try:
+            offer = read_offer(content_type, body)
+        except OfferError as error:
+            return _error(400, error.code, error.message, error.param)
+        config = offer.session
+        if config is not None and config.get("type") != "realtime":
+            message = "'session.type' must be 'realtime'."
+            return _error(400, "invalid_value", message, "session.type")
+        refusal = None if config is None else self._model_refusal(config)
+        if refusal is not None:
+            return refusal
+        start = {"type": "realtime"} if minted is None else copy.deepcopy(minted[1])
+        call_id = random_id("rtc_")
+        record = CallRecord(call_id, "accepted", merge_session(start, config or {}))
+        with self._lock:
+            self._calls[call_id] = record
+        location = f"{prefix}/realtime/calls/{call_id}"
+        sdp = answer_sdp(offer.sdp, call_id)
+        return HttpAnswer(201, sdp, {"Location": location}, content_type="application/sdp")
+
+    def _model_refusal(self, config: JsonObject) -> HttpAnswer | None:
+        """The refusal of a session configuration naming a model this server lacks."""
+        model = config.get("model")
+        if model is not None and self._models is not None and model not in self._models:
+            message = f"The model '{model}' does not exist or you do not have access to it."
+            return _error(400, "model_not_found", message, "model")
+        return None
 
     def _session(self, config: JsonObject, *, kind: str | None = None) -> JsonObject:
         """The effective session of a configuration: the defaults, overridden by it."""
@@ -357,10 +405,9 @@ class LocalCalls:
                 return _error(
                     400, "invalid_value", "'type' must be 'realtime' to accept a call.", "type"
                 )
-            model = request.get("model")
-            if model is not None and self._models is not None and model not in self._models:
-                message = f"The model '{model}' does not exist or you do not have access to it."
-                return _error(400, "model_not_found", message, "model")
+            refusal = self._model_refusal(request)
+            if refusal is not None:
+                return refusal
             return attrs.evolve(call, state="accepted", session=copy.deepcopy(request))
         if action == "reject":
             status = request.get("status_code", 603)
@@ -375,6 +422,14 @@ class LocalCalls:
                 )
             return attrs.evolve(call, state="referred", target_uri=target)
         return attrs.evolve(call, state="ended")
+
+
+def _presented_key(headers: Mapping[str, str]) -> str:
+    """The key a request presents: ``Authorization: Bearer`` or Azure's ``api-key``."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    key = token.strip() if scheme.lower() == "bearer" else headers.get("api-key", "")
+    register_secret(key)
+    return key
 
 
 def merge_session(session: JsonObject, config: Mapping[str, Any]) -> JsonObject:

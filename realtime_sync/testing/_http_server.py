@@ -1,8 +1,8 @@
 """The local server's HTTP side: a stdlib ``ThreadingHTTPServer`` on its own port.
 
-``websockets`` serves only GET upgrades, so the REST endpoints (call control, client
-secrets) run here, next to it, started and stopped with it. This is only the socket shell:
-:class:`~._calls.LocalCalls` decides every answer.
+``websockets`` serves only GET upgrades, so the REST endpoints (WebRTC call creation, call
+control, client secrets) run here, next to it, started and stopped with it. This is only
+the socket shell: :class:`~._calls.LocalCalls` decides every answer.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from .._secrets import redact
 from ._admission import lower_headers
 from ._calls import LocalCalls
+from ._catalogue import JsonObject
 
 __all__ = ["HttpSide"]
 
@@ -59,9 +60,9 @@ class _Handler(BaseHTTPRequestHandler):
         answer = self.server.calls.handle(self.command, self.path.split("?")[0], headers, body)
         if answer.delay > 0 and self.server.halted.wait(answer.delay):
             return  # stopping: drop the request unanswered
-        payload = b"" if answer.body is None else json.dumps(answer.body).encode()
+        payload = _encoded(answer.body)
         self.send_response(answer.status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("x-request-id", "req_local")
         for name, value in answer.headers.items():
@@ -71,6 +72,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         _log.debug("local realtime server (http): " + redact(format % args))
+
+
+def _encoded(body: JsonObject | str | None) -> bytes:
+    """An answer's body as sent: JSON, text (an SDP answer) as it is, or nothing."""
+    if body is None:
+        return b""
+    return body.encode() if isinstance(body, str) else json.dumps(body).encode()
 
 
 class HttpSide:
