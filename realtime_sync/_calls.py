@@ -23,6 +23,7 @@ from ._endpoints import OPENAI_BASE_URL, _is_loopback, openai_headers
 from ._errors import ConfigurationError, TransportError
 from ._http import (
     HttpEndpoint,
+    HttpProxy,
     HttpReply,
     check_credential,
     check_timeout,
@@ -300,6 +301,11 @@ class RealtimeAPI:
         project: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         allow_insecure: bool = False,
+        http_proxy_host: str | None = None,
+        http_proxy_port: int | str | None = None,
+        http_proxy_auth: tuple[str, str] | None = None,
+        http_no_proxy: list[str] | None = None,
+        proxy_type: str | None = None,
     ) -> None:
         """Configure the endpoints; nothing is sent until a method is called.
 
@@ -315,6 +321,11 @@ class RealtimeAPI:
             ssl_context: TLS context, e.g. to trust a corporate CA.
             allow_insecure: Allow ``http://`` to a host off this machine (the key would
                 cross the network in clear text); refused otherwise.
+            http_proxy_host, http_proxy_port, http_proxy_auth, http_no_proxy, proxy_type:
+                An HTTP proxy to tunnel through (CONNECT), as for
+                :class:`~realtime_sync.RealtimeClient`; ``proxy_type`` may only be
+                ``"http"``. Without them the ``https_proxy`` / ``http_proxy`` and
+                ``no_proxy`` environment variables apply.
         """
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         if not key:
@@ -331,6 +342,8 @@ class RealtimeAPI:
             timeout=timeout,
             ssl_context=ssl_context,
             allow_insecure=allow_insecure,
+            proxy=_proxy(http_proxy_host, http_proxy_port, http_proxy_auth, proxy_type),
+            no_proxy=http_no_proxy,
         )
         self._setup(endpoint, translations=True)
 
@@ -360,12 +373,17 @@ class RealtimeAPI:
         headers: Mapping[str, str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         allow_insecure: bool = False,
+        http_proxy_host: str | None = None,
+        http_proxy_port: int | str | None = None,
+        http_proxy_auth: tuple[str, str] | None = None,
+        http_no_proxy: list[str] | None = None,
+        proxy_type: str | None = None,
     ) -> RealtimeAPI:
         """The same endpoints on Azure OpenAI's v1 API (``<endpoint>/openai/v1``), which
         serves calls (WebRTC ones created too) and client secrets; translation secrets are
         refused (Azure documents none). ``endpoint`` defaults to ``AZURE_OPENAI_ENDPOINT``,
         ``api_key`` (sent as ``api-key``) to ``AZURE_OPENAI_API_KEY`` unless a token
-        provider is given."""
+        provider is given; the other arguments are as for :class:`RealtimeAPI`."""
         base = endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
         if not base:
             raise ConfigurationError(
@@ -392,6 +410,8 @@ class RealtimeAPI:
                 timeout=timeout,
                 ssl_context=ssl_context,
                 allow_insecure=allow_insecure,
+                proxy=_proxy(http_proxy_host, http_proxy_port, http_proxy_auth, proxy_type),
+                no_proxy=http_no_proxy,
             ),
             translations=False,
         )
@@ -417,6 +437,8 @@ def _endpoint(
     timeout: float,
     ssl_context: ssl.SSLContext | None,
     allow_insecure: bool,
+    proxy: HttpProxy | None,
+    no_proxy: list[str] | None,
 ) -> HttpEndpoint:
     seconds = check_timeout(timeout)
     parts = urlsplit(base)
@@ -447,4 +469,33 @@ def _endpoint(
         headers=dict(headers),
         timeout=seconds,
         ssl_context=ssl_context,
+        proxy=proxy,
+        no_proxy=None if no_proxy is None else tuple(no_proxy),
     )
+
+
+def _proxy(
+    host: str | None,
+    port: int | str | None,
+    auth: tuple[str, str] | None,
+    proxy_type: str | None,
+) -> HttpProxy | None:
+    """The explicit proxy, checked; None: the environment decides."""
+    if proxy_type not in (None, "http"):
+        raise ConfigurationError(
+            f"proxy_type {proxy_type!r} is not supported for HTTP requests: only 'http' "
+            "(CONNECT) proxies are"
+        )
+    if host is None:
+        if port is not None or auth is not None:
+            raise ConfigurationError("http_proxy_port and http_proxy_auth need http_proxy_host")
+        return None
+    try:
+        number = int(port) if port is not None else 0
+    except ValueError:
+        number = 0
+    if not 0 < number < 65536:
+        raise ConfigurationError(f"http_proxy_port must be a port number; got {port!r}")
+    if auth is not None:
+        register_secret(auth[1])
+    return HttpProxy(host, number, auth)

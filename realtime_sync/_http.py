@@ -8,11 +8,13 @@ upgrade does: the response is reported as a :class:`TransportEnded` and mapped b
 Redirects are never followed (the credential would go along), nothing is retried, and the
 key never reaches a log line, an exception or a ``repr``. The timeout bounds the whole
 request, from connecting to the reply's last byte: a watchdog shuts the socket at the
-deadline, so a server that answers a byte at a time cannot hold it longer.
+deadline, so a server that answers a byte at a time cannot hold it longer. Through a
+proxy the request goes in an HTTP CONNECT tunnel, as the WebSocket client's does.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
@@ -23,9 +25,10 @@ import socket
 import ssl
 import threading
 import unicodedata
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from attrs import field, frozen
 
@@ -43,6 +46,7 @@ from ._transport import TransportEnded
 
 __all__ = [
     "HttpEndpoint",
+    "HttpProxy",
     "HttpReply",
     "check_credential",
     "check_timeout",
@@ -105,6 +109,80 @@ def multipart(parts: Sequence[tuple[str, str, bytes]]) -> tuple[bytes, str]:
 
 
 @frozen
+class HttpProxy:
+    """An HTTP proxy that opens CONNECT tunnels."""
+
+    host: str
+    """The proxy's host."""
+    port: int
+    """The proxy's port."""
+    auth: tuple[str, str] | None = field(default=None, repr=False)
+    """User name and password for ``Proxy-Authorization: Basic``, or None."""
+
+    @classmethod
+    def from_url(cls, url: str, origin: str) -> HttpProxy:
+        """The proxy an ``http://[user:password@]host[:port]`` URL names (from ``origin``,
+        e.g. an environment variable, named in the error; the URL itself is not shown)."""
+        try:
+            parts = urlsplit(url if "://" in url else f"http://{url}")
+            port = parts.port or 80
+        except ValueError:
+            parts, port = None, 0
+        if parts is None or parts.scheme != "http" or not parts.hostname:
+            raise ConfigurationError(
+                f"{origin} is not an http://host:port proxy URL (only HTTP CONNECT proxies "
+                "are supported)"
+            )
+        auth = None
+        if parts.username is not None:
+            auth = (unquote(parts.username), unquote(parts.password or ""))
+            register_secret(auth[1])
+        return cls(parts.hostname, port, auth)
+
+    def tunnel_headers(self) -> dict[str, str]:
+        """The CONNECT request's headers: the credentials, if any."""
+        if self.auth is None:
+            return {}
+        token = base64.b64encode(":".join(self.auth).encode()).decode()
+        register_secret(token)
+        return {"Proxy-Authorization": f"Basic {token}"}
+
+
+def choose_proxy(
+    url: str, proxy: HttpProxy | None, no_proxy: Sequence[str] | None
+) -> HttpProxy | None:
+    """The proxy to reach ``url`` through: none for a host ``no_proxy`` names (default:
+    the ``no_proxy`` variable), else ``proxy``, else the ``https_proxy`` or ``http_proxy``
+    variable for its scheme, as the WebSocket client chooses."""
+    parts = urlsplit(url)
+    environment = urllib.request.getproxies_environment()
+    exempt = no_proxy if no_proxy is not None else environment.get("no", "").split(",")
+    if _exempt(parts.hostname or "", exempt):
+        return None
+    if proxy is not None:
+        return proxy
+    variable = environment.get(parts.scheme)
+    return (
+        None if not variable else HttpProxy.from_url(variable, f"the {parts.scheme}_proxy variable")
+    )
+
+
+def _exempt(host: str, entries: Sequence[str]) -> bool:
+    """Whether ``no_proxy`` entries name ``host``: ``*``, the host, or a domain it is in
+    (``example.com`` or ``.example.com``); a ``:port`` on an entry is ignored."""
+    host = host.lower().rstrip(".")
+    for entry in entries:
+        name = entry.strip().lower().lstrip(".")
+        if name == "*":
+            return True
+        if name.count(":") == 1:  # host:port (an IPv6 address has more colons)
+            name = name.split(":")[0]
+        if name and (host == name or host.endswith("." + name)):
+            return True
+    return False
+
+
+@frozen
 class HttpReply:
     """A successful reply, as it came."""
 
@@ -136,6 +214,11 @@ class HttpEndpoint:
     """Seconds for a whole request: connecting, sending, and reading the reply."""
     ssl_context: ssl.SSLContext | None = field(repr=False, eq=False)
     """TLS context for ``https://`` (None: the system's defaults, verification on)."""
+    proxy: HttpProxy | None = None
+    """The proxy to tunnel through, unless ``no_proxy`` exempts the host (see
+    :func:`choose_proxy`)."""
+    no_proxy: Sequence[str] | None = None
+    """Hosts reached directly; None: the ``no_proxy`` variable's."""
 
     def post(self, path: str, body: Mapping[str, Any] | None, *, timeout: float | None) -> Any:
         """POST ``body`` as JSON to ``base_url + path``; the parsed JSON reply (None when
@@ -168,13 +251,17 @@ class HttpEndpoint:
         }
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         deadline = _Deadline(seconds)
+        proxy = choose_proxy(url, self.proxy, self.no_proxy)
+        address = parts.netloc if proxy is None else f"{proxy.host}:{proxy.port}"
         connection: _Watched
         if parts.scheme == "https":
             context = self.ssl_context or ssl.create_default_context()
-            connection = _WatchedHTTPS(parts.netloc, timeout=seconds, context=context)
+            connection = _WatchedHTTPS(address, timeout=seconds, context=context)
         else:
-            connection = _WatchedHTTP(parts.netloc, timeout=seconds)
-        connection.deadline = deadline
+            connection = _WatchedHTTP(address, timeout=seconds)
+        if proxy is not None:
+            connection.set_tunnel(parts.netloc, headers=proxy.tunnel_headers())
+        connection.watch(deadline)
         logger.debug("POST %s", display)
         # Errors are raised after the except blocks: one raised inside would keep the
         # original (whose text may quote a header) as its __context__.
@@ -305,13 +392,19 @@ class _Deadline:
 
 
 class _Watched(http.client.HTTPConnection):
-    """A connection whose socket a :class:`_Deadline` watches from the moment it connects."""
+    """A connection whose socket a :class:`_Deadline` watches from the moment it connects,
+    a proxy's CONNECT exchange included."""
 
-    deadline: _Deadline
+    def watch(self, deadline: _Deadline) -> None:
+        # http.client opens every socket (the proxy's too) through this attribute.
+        opened: Callable[..., socket.socket] = self.__dict__["_create_connection"]
 
-    def connect(self) -> None:
-        super().connect()  # TCP only; an HTTPS subclass does the handshake after this
-        self.deadline.watch(self.sock)
+        def watched(*args: Any, **kwargs: Any) -> socket.socket:
+            sock = opened(*args, **kwargs)
+            deadline.watch(sock)
+            return sock
+
+        self.__dict__["_create_connection"] = watched
 
 
 class _WatchedHTTP(_Watched):

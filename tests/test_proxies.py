@@ -1,0 +1,236 @@
+"""Proxies: the WebSocket client and the HTTP API through an HTTP CONNECT proxy, with and
+without credentials, explicitly and from the environment."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import trustme
+from conftest import KEY
+from connect_proxy import connect_proxy
+
+from realtime_sync import (
+    ConfigurationError,
+    RealtimeAPI,
+    RealtimeClient,
+    RealtimeTimeoutError,
+    TransportError,
+)
+from realtime_sync.testing import LocalRealtimeServer
+
+PASSWORD = "proxy-pass-5b1e9c"
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests start from no proxy variables, whatever the machine has."""
+    for name in ("http_proxy", "https_proxy", "no_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def netloc(url: str) -> str:
+    return urlsplit(url).netloc
+
+
+def test_the_client_holds_a_session_through_a_connect_proxy(
+    make_client: Callable[..., RealtimeClient],
+) -> None:
+    with connect_proxy(("user", "pw")) as proxy:
+        client = make_client(
+            http_proxy_host="127.0.0.1",
+            http_proxy_port=proxy.port,
+            http_proxy_auth=("user", "pw"),
+            proxy_type="http",
+        )
+        with client:
+            assert client.send_text("hello", timeout=10).status == "completed"
+        assert [t.target for t in proxy.tunnels] == [client.url.split("/")[2]]
+        assert proxy.tunnels[0].authorization is not None
+
+
+def test_a_proxy_that_refuses_the_credentials_fails_the_connect(
+    make_client: Callable[..., RealtimeClient],
+) -> None:
+    with connect_proxy(("user", "pw")) as proxy:
+        client = make_client(
+            http_proxy_host="127.0.0.1",
+            http_proxy_port=proxy.port,
+            http_proxy_auth=("user", "wrong"),
+            proxy_type="http",
+            reconnect=False,
+        )
+        with pytest.raises(TransportError, match="407") as raised:
+            client.connect(timeout=10)
+        assert "wrong" not in repr(raised.value) and "wrong" not in str(raised.value.__cause__)
+
+
+def test_the_client_follows_the_proxy_environment_variables(
+    make_client: Callable[..., RealtimeClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with connect_proxy() as proxy:
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("no_proxy", "example.invalid")  # else local hosts bypass it
+        with make_client() as client:
+            client.send_text("hello", timeout=10)
+        assert len(proxy.tunnels) == 1
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        with make_client():
+            pass
+        assert len(proxy.tunnels) == 1
+
+
+def test_the_http_api_tunnels_through_an_explicit_proxy_with_credentials(
+    server: LocalRealtimeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="realtime_sync")
+    with connect_proxy(("user", PASSWORD)) as proxy:
+        api = RealtimeAPI(
+            KEY,
+            base_url=server.http_base_url,
+            http_proxy_host="127.0.0.1",
+            http_proxy_port=proxy.port,
+            http_proxy_auth=("user", PASSWORD),
+        )
+        assert api.client_secrets.create().value.startswith("ek_")
+        call = server.calls.create_incoming()
+        api.calls.reject(call.call_id)
+    assert [t.target for t in proxy.tunnels] == [netloc(server.http_base_url)] * 2
+    assert all(t.authorization for t in proxy.tunnels)
+    assert PASSWORD not in caplog.text and PASSWORD not in repr(api)
+
+
+def test_a_proxy_refusing_the_credentials_is_a_transport_error_without_them(
+    server: LocalRealtimeServer,
+) -> None:
+    with connect_proxy(("user", PASSWORD)) as proxy:
+        api = RealtimeAPI(
+            KEY,
+            base_url=server.http_base_url,
+            http_proxy_host="127.0.0.1",
+            http_proxy_port=proxy.port,
+            http_proxy_auth=("user", "wrong-" + PASSWORD),
+        )
+        with pytest.raises(TransportError, match="407") as raised:
+            api.client_secrets.create()
+    shown = f"{raised.value!r} {raised.value.__cause__!r} {raised.value.__context__!r}"
+    assert PASSWORD not in shown
+
+
+def test_the_http_api_follows_the_proxy_variables_and_no_proxy(
+    server: LocalRealtimeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with connect_proxy(("user", PASSWORD)) as proxy:
+        monkeypatch.setenv("http_proxy", f"http://user:{PASSWORD}@127.0.0.1:{proxy.port}")
+        api = RealtimeAPI(KEY, base_url=server.http_base_url)
+        api.client_secrets.create()
+        assert len(proxy.tunnels) == 1  # the credentials in the URL were accepted
+        monkeypatch.setenv("no_proxy", "localhost,.example.com, 127.0.0.1")
+        api.client_secrets.create()
+        assert len(proxy.tunnels) == 1
+        # An explicit list overrides the variable, and an explicit proxy the variable's.
+        exempt_none = RealtimeAPI(KEY, base_url=server.http_base_url, http_no_proxy=[])
+        exempt_none.client_secrets.create()
+        assert len(proxy.tunnels) == 2
+        monkeypatch.setenv("no_proxy", "*")
+        api.client_secrets.create()
+        assert len(proxy.tunnels) == 2
+
+
+def test_https_goes_through_the_tunnel_with_the_certificate_checked() -> None:
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    with LocalRealtimeServer(api_key=KEY, ssl_context=context) as server, connect_proxy() as proxy:
+        options: dict[str, Any] = {
+            "base_url": server.http_base_url,
+            "http_proxy_host": "127.0.0.1",
+            "http_proxy_port": proxy.port,
+        }
+        RealtimeAPI(KEY, ssl_context=trusting, **options).client_secrets.create()
+        with pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED"):
+            RealtimeAPI(KEY, **options).client_secrets.create()
+        assert [t.target for t in proxy.tunnels] == [netloc(server.http_base_url)] * 2
+
+
+@pytest.fixture
+def silent_proxy() -> Iterator[int]:
+    """A 'proxy' that accepts connections and never answers the CONNECT."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(timeout=5)
+    for sock in held:
+        sock.close()
+    listener.close()
+
+
+def test_the_timeout_bounds_a_proxy_that_never_answers_the_connect(
+    server: LocalRealtimeServer, silent_proxy: int
+) -> None:
+    api = RealtimeAPI(
+        KEY,
+        base_url=server.http_base_url,
+        http_proxy_host="127.0.0.1",
+        http_proxy_port=silent_proxy,
+        timeout=0.5,
+    )
+    started = time.monotonic()
+    with pytest.raises(RealtimeTimeoutError):
+        api.client_secrets.create()
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"http_proxy_host": "127.0.0.1", "http_proxy_port": 1080, "proxy_type": "socks5"},
+            "socks5",
+        ),
+        ({"http_proxy_host": "127.0.0.1"}, "http_proxy_port"),
+        ({"http_proxy_host": "127.0.0.1", "http_proxy_port": "eighty"}, "http_proxy_port"),
+        ({"http_proxy_host": "127.0.0.1", "http_proxy_port": 70000}, "http_proxy_port"),
+        ({"http_proxy_port": 3128}, "http_proxy_host"),
+    ],
+)
+def test_proxy_settings_that_cannot_work_are_refused_up_front(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        RealtimeAPI(KEY, base_url="https://api.example.com/v1", **options)
+
+
+@pytest.mark.parametrize(
+    "value", ["socks5://user:hunter2-secret@proxy:1080", "http://", "http://proxy:notaport"]
+)
+def test_a_proxy_variable_that_is_no_http_proxy_is_refused_without_being_shown(
+    server: LocalRealtimeServer, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("http_proxy", value)
+    with pytest.raises(ConfigurationError, match="http_proxy variable") as raised:
+        RealtimeAPI(KEY, base_url=server.http_base_url).client_secrets.create()
+    assert "hunter2" not in str(raised.value)
