@@ -382,8 +382,9 @@ class RealtimeAPI:
         """The same endpoints on Azure OpenAI's v1 API (``<endpoint>/openai/v1``), which
         serves calls (WebRTC ones created too) and client secrets; translation secrets are
         refused (Azure documents none). ``endpoint`` defaults to ``AZURE_OPENAI_ENDPOINT``,
-        ``api_key`` (sent as ``api-key``) to ``AZURE_OPENAI_API_KEY`` unless a token
-        provider is given; the other arguments are as for :class:`RealtimeAPI`."""
+        ``api_key`` (sent as ``api-key``; an ephemeral ``ek_`` key as a bearer token, as
+        Azure's WebRTC guide sends it) to ``AZURE_OPENAI_API_KEY`` unless a token provider
+        is given; the other arguments are as for :class:`RealtimeAPI`."""
         base = endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
         if not base:
             raise ConfigurationError(
@@ -403,7 +404,7 @@ class RealtimeAPI:
         api._setup(
             _endpoint(
                 base.rstrip("/") + "/openai/v1",
-                auth_header="api-key",
+                auth_header="Authorization" if (api_key or "").startswith("ek_") else "api-key",
                 api_key=api_key,
                 token_provider=azure_ad_token_provider,
                 headers=dict(headers or {}),

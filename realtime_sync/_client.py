@@ -33,7 +33,7 @@ from ._errors import (
 )
 from ._handlers import Handlers
 from ._interruption import Playback
-from ._links import Links
+from ._links import Links, make_transport
 from ._objects import RateLimit
 from ._reconnect import ReconnectPolicy
 from ._recording import Recording
@@ -47,13 +47,11 @@ from ._resources import (
 )
 from ._secrets import install_log_filter
 from ._server_events import decode_event
-from ._session import SessionState
 from ._supervisor import Supervisor
 from ._tool_runner import ToolRunner
 from ._tools import ToolRegistry
 from ._transport import Transport
 from ._turns import Turns
-from ._websocket import WebSocketTransport
 
 __all__ = ["RealtimeClient"]
 
@@ -229,32 +227,21 @@ class RealtimeClient(Links, Handlers, Conversations):
                 call_id=call_id,
             )
         check_transport_security(target, allow_insecure=allow_insecure)
-        if ping_interval and ping_timeout and ping_interval <= ping_timeout:
-            raise ConfigurationError(
-                f"ping_interval ({ping_interval}) must be greater than ping_timeout "
-                f"({ping_timeout}): a pong has to be due before the next ping goes out"
-            )
-        if ping_timeout is not None and ping_timeout <= 0:
-            raise ConfigurationError("ping_timeout must be positive (or None)")
-        install_log_filter()
-        ssl_options = dict(sslopt or {})
-        if ca_certs is not None:
-            ssl_options["ca_certs"] = ca_certs
-        proxy = {
-            "http_proxy_host": http_proxy_host,
-            "http_proxy_port": http_proxy_port,
-            "http_proxy_auth": http_proxy_auth,
-            "http_no_proxy": http_no_proxy,
-            "proxy_type": proxy_type,
-        }
-        self._target = target
-        self._transport: Transport = transport or WebSocketTransport(
+        self._transport = make_transport(
+            transport,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             send_timeout=send_timeout,
-            sslopt=ssl_options,
-            proxy={name: value for name, value in proxy.items() if value is not None},
+            sslopt=sslopt,
+            ca_certs=ca_certs,
+            http_proxy_host=http_proxy_host,
+            http_proxy_port=http_proxy_port,
+            http_proxy_auth=http_proxy_auth,
+            http_no_proxy=http_no_proxy,
+            proxy_type=proxy_type,
         )
+        install_log_filter()
+        self._target = target
         self._connect_timeout = connect_timeout
         self._close_timeout = close_timeout
         self._registry = HandlerRegistry(target.dialect)
@@ -380,23 +367,9 @@ class RealtimeClient(Links, Handlers, Conversations):
         return self._state.usage
 
     @property
-    def backlog(self) -> tuple[int, float]:
-        """``(items waiting, seconds the last dispatched one had waited)``: how far
-        dispatching runs behind the socket (a burst of frames counts as one item)."""
-        return self._dispatcher.backlog, self._dispatcher.lag
-
-    @property
     def rate_limits(self) -> tuple[RateLimit, ...]:
         """The rate limits from the latest ``rate_limits.updated``."""
         return self._state.rate_limits
-
-    @property
-    def state(self) -> SessionState | None:
-        """Where the current connection is in its life; None before the first ``connect()``."""
-        link = self._link
-        if self._supervisor.reconnecting:
-            return SessionState.RECONNECTING
-        return None if link is None else link.core.state
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "disconnected"

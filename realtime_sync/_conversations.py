@@ -1,5 +1,6 @@
 """The conveniences of :class:`~realtime_sync.RealtimeClient` for conversations: one-call
-turns, streaming handles, tools, audio in, interruption, recording and the event iterator.
+turns, streaming handles, tools, audio in and interruption (recording and the event iterator
+are the connection mixins', shared with the translation client).
 
 A mixin over the client's wiring: each method here builds on the typed senders and the
 dispatcher's reducers (turns, conversation state, tool runner, playback).
@@ -9,16 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import IO, TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from . import audio
 from ._dispatch import Dispatcher
 from ._errors import InvalidEventError, WouldDeadlockError
-from ._events_stream import EventStream
 from ._interruption import Interruption, Playback
 from ._models import Model, to_json
 from ._objects import Session
-from ._recording import Recording
 from ._resources import ConversationResource, InputAudioBufferResource, input_audio_format
 from ._tools import ToolRegistry
 from ._transcription import transcribe as _transcribe
@@ -38,7 +37,6 @@ class Conversations:
     _dispatcher: Dispatcher
     _turns: Turns
     _playback: Playback
-    _recording: Recording | None
 
     if TYPE_CHECKING:  # provided by the client
 
@@ -46,12 +44,6 @@ class Conversations:
         def _session(self) -> Session | None: ...
 
         def send(self, event: Mapping[str, Any] | Model) -> str: ...
-
-        def on(self, event_type: str, handler: Callable[[Any], Any]) -> Any: ...
-
-        def off(
-            self, event_type: str | None = None, handler: Callable[..., Any] | None = None
-        ) -> int: ...
 
     def send_text(
         self,
@@ -192,28 +184,3 @@ class Conversations:
         audio item at ``played_ms`` (default: the last :meth:`report_playback`), clamped to
         the audio received, or delete the item when nothing of it was played."""
         return self._playback.interrupt(played_ms, item_id=item_id)
-
-    def record(self, target: str | os.PathLike[str] | IO[str], *, audio: bool = False) -> Recording:
-        """Record every event sent and received from now on, as JSON lines with times, to
-        a file path or text stream; audio payloads are elided unless ``audio=True``, and
-        the API key is never written. Returns the :class:`Recording` (``close()`` it, or
-        use it in a ``with``); a new recording replaces the previous one."""
-        previous, self._recording = self._recording, Recording(target, audio=audio)
-        if previous is not None:
-            previous.close()
-        return self._recording
-
-    def _record_received(self, event: Any) -> Any:
-        recording = self._recording
-        if recording is not None and not recording.closed:
-            recording.received(event)
-        return event
-
-    def events(self, timeout: float | None = None) -> EventStream:
-        """Iterate every event in this thread, from now on: ``for ev in client.events():``.
-
-        Ends after ``client.closed``, or when no event came for ``timeout`` seconds. Works
-        beside handlers (they run first); leave the loop early with ``stream.close()`` or
-        ``with client.events() as stream:``.
-        """
-        return EventStream(self, timeout)

@@ -1,5 +1,5 @@
-"""Handler registration and waits for the clients: ``on``, ``once``, ``off``, ``wait_for``
-and ``expect``.
+"""Handler registration and waits for the clients: ``on``, ``once``, ``off``, ``wait_for``,
+``expect`` and the event iterator ``events()``.
 
 A mixin over the client's :class:`~realtime_sync._dispatch.HandlerRegistry` and dispatcher;
 each client names the event types it knows through ``_check_pattern``.
@@ -12,6 +12,7 @@ from typing import Any, TypeVar, overload
 
 from ._dispatch import Dispatcher, Expectation, HandlerRegistry, check_event_pattern
 from ._errors import NotConnectedError
+from ._events_stream import EventStream
 
 __all__ = ["Handlers"]
 
@@ -19,7 +20,8 @@ H = TypeVar("H", bound=Callable[..., Any])
 
 
 class Handlers:
-    """``on``/``once``/``off``, ``wait_for``/``expect`` (see the module description)."""
+    """``on``/``once``/``off``, ``wait_for``/``expect``, ``events`` (see the module
+    description)."""
 
     _registry: HandlerRegistry
     _dispatcher: Dispatcher
@@ -101,6 +103,15 @@ class Handlers:
         """
         self._check_wait(event_type, allow_unknown, "expect")
         return self._dispatcher.expect(event_type, predicate)
+
+    def events(self, timeout: float | None = None) -> EventStream:
+        """Iterate every event in this thread, from now on: ``for ev in client.events():``.
+
+        Ends after ``client.closed``, or when no event came for ``timeout`` seconds. Works
+        beside handlers (they run first); leave the loop early with ``stream.close()`` or
+        ``with client.events() as stream:``.
+        """
+        return EventStream(self, timeout)
 
     def _check_wait(self, event_type: str, allow_unknown: bool, what: str) -> None:
         if not allow_unknown:

@@ -10,10 +10,11 @@ between two.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import IO, Any
 
 from attrs import define
 
@@ -22,6 +23,7 @@ from ._dispatch import Dispatcher
 from ._endpoints import Handshake, Target
 from ._errors import (
     AlreadyConnectedError,
+    ConfigurationError,
     InternalError,
     NotConnectedError,
     RealtimeError,
@@ -34,15 +36,65 @@ from ._models import Model
 from ._objects import Session
 from ._recording import Recording
 from ._resources import input_audio_format
+from ._secrets import register_secret
 from ._session import SessionCore, SessionState
 from ._supervisor import Attempt, Supervisor
 from ._transport import Transport, TransportConnection, TransportEnded
+from ._websocket import WebSocketTransport
 
-__all__ = ["Links"]
+__all__ = ["Links", "make_transport"]
 
 logger = logging.getLogger("realtime_sync")
 
 _LIVE_STATES = frozenset({SessionState.CONNECTING, SessionState.OPEN})
+
+
+def make_transport(
+    transport: Transport | None,
+    *,
+    ping_interval: float | None,
+    ping_timeout: float | None,
+    send_timeout: float | None,
+    sslopt: Mapping[str, Any] | None,
+    ca_certs: str | None,
+    http_proxy_host: str | None,
+    http_proxy_port: int | str | None,
+    http_proxy_auth: tuple[str, str] | None,
+    http_no_proxy: list[str] | None,
+    proxy_type: str | None,
+) -> Transport:
+    """The clients' constructors: check the connection options; return ``transport``, or
+    websocket-client's with them (the proxy settings that were given)."""
+    if ping_interval and ping_timeout and ping_interval <= ping_timeout:
+        raise ConfigurationError(
+            f"ping_interval ({ping_interval}) must be greater than ping_timeout "
+            f"({ping_timeout}): a pong has to be due before the next ping goes out"
+        )
+    if ping_timeout is not None and ping_timeout <= 0:
+        raise ConfigurationError("ping_timeout must be positive (or None)")
+    if transport is not None:
+        return transport
+    ssl_options = dict(sslopt or {})
+    if ca_certs is not None:
+        ssl_options["ca_certs"] = ca_certs
+    if http_proxy_auth is not None:
+        register_secret(http_proxy_auth[1])
+    proxy = {
+        "http_proxy_host": http_proxy_host,
+        "http_proxy_port": http_proxy_port,
+        "http_proxy_auth": http_proxy_auth,
+        "http_no_proxy": http_no_proxy,
+        # websocket-client refuses a proxy host without a type; "http" is its documented
+        # default, which run_forever does not apply.
+        "proxy_type": proxy_type or ("http" if http_proxy_host else None),
+    }
+    return WebSocketTransport(
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        send_timeout=send_timeout,
+        sslopt=ssl_options,
+        proxy={name: value for name, value in proxy.items() if value is not None},
+    )
 
 
 @define(eq=False)
@@ -81,6 +133,20 @@ class Links:
             and link.core.state is SessionState.OPEN
             and not link.connection.finished
         )
+
+    @property
+    def backlog(self) -> tuple[int, float]:
+        """``(items waiting, seconds the last dispatched one had waited)``: how far
+        dispatching runs behind the socket (a burst of frames counts as one item)."""
+        return self._dispatcher.backlog, self._dispatcher.lag
+
+    @property
+    def state(self) -> SessionState | None:
+        """Where the current connection is in its life; None before the first ``connect()``."""
+        link = self._link
+        if self._supervisor.reconnecting:
+            return SessionState.RECONNECTING
+        return None if link is None else link.core.state
 
     def _init_links(self) -> None:
         self._lock = threading.Lock()
@@ -389,6 +455,25 @@ class Links:
             return 0.0
         size = len(encoded) * 3 // 4 - encoded.count("=", -2)  # base64's decoded length
         return size / (audio.format_rate(fmt) * audio.format_sample_width(fmt) / 1000)
+
+    # --- recording ---------------------------------------------------------------------------
+
+    def record(self, target: str | os.PathLike[str] | IO[str], *, audio: bool = False) -> Recording:
+        """Record every event sent and received from now on, as JSON lines with times, to
+        a file path or text stream; audio payloads are elided unless ``audio=True``, and
+        the API key is never written. Returns the :class:`Recording` (``close()`` it, or
+        use it in a ``with``); a new recording replaces the previous one."""
+        previous, self._recording = self._recording, Recording(target, audio=audio)
+        if previous is not None:
+            previous.close()
+        return self._recording
+
+    def _record_received(self, event: Any) -> Any:
+        """A dispatcher reducer: received events go to the recording."""
+        recording = self._recording
+        if recording is not None and not recording.closed:
+            recording.received(event)
+        return event
 
     def _record_sent(self, event: Mapping[str, Any], event_id: str) -> None:
         recording = self._recording

@@ -2,8 +2,9 @@
 
 Each line is ``{"time": <epoch seconds>, "direction": "sent" | "received", "event": {...}}``.
 Audio payloads (``input_audio_buffer.append``'s ``audio``, audio deltas, audio content
-parts) are replaced by ``"<N bytes of audio>"`` unless audio is asked for; registered
-secrets (the API key) are masked in every line, so a recording can be shared.
+parts, a translation session's appends and audio deltas) are replaced by
+``"<N bytes of audio>"`` unless audio is asked for; registered secrets (the API key) are
+masked in every line, so a recording can be shared.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ _AUDIO_FIELDS = {
     "input_audio_buffer.append": "audio",
     "response.output_audio.delta": "delta",
     "response.audio.delta": "delta",
+    # a translation session's
+    "session.input_audio_buffer.append": "audio",
+    "session.output_audio.delta": "delta",
 }
 
 

@@ -14,7 +14,8 @@ Session lifetime: at each ``session.created`` the session's end is known (``expi
 else 60 minutes, 30 on Azure); ``client.session_expiring`` comes ``expiring_notice`` seconds
 before, and from ``rollover_window`` seconds before, the first quiet moment closes the
 connection and opens the next one at once (``client.session_rolled_over``). A session the
-server ends with ``session_expired`` is rolled over the same way.
+server ends with ``session_expired`` is rolled over the same way. A client that does not
+reconnect (``reconnect=False``, the translation client) gets the notice only.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from ._local_events import (
     SessionExpiringEvent,
     SessionRolledOverEvent,
 )
-from ._objects import Session
 from ._reconnect import ReconnectPolicy, default_session_seconds
 from ._replay import NotReplayed, ReplayReport, merge_session, replay_events
 from ._server_events import ConversationItemEvent, ResponseEvent, SessionEvent
@@ -74,6 +74,21 @@ class _Host(Protocol):
     def _send_now(self, event: Mapping[str, Any]) -> str: ...
 
     def _send_data(self, data: bytes) -> None: ...
+
+
+class _Lifetime(Protocol):
+    """What the supervisor reads of a session: the Realtime one, or a translation's."""
+
+    @property
+    def id(self) -> str | None: ...
+
+    @property
+    def expires_at(self) -> int | None: ...
+
+
+class _Created(Protocol):
+    @property
+    def session(self) -> _Lifetime: ...
 
 
 class _Turns(Protocol):
@@ -139,7 +154,11 @@ class Supervisor:
         emit: Callable[[Any], None],
         source: Callable[[], SessionCore | None],
         name: str,
+        session_event: type[Any] = SessionEvent,
+        lifetime: ReconnectPolicy = _NOTICE_ONLY,
     ) -> None:
+        """``session_event`` is the class of the client's ``session.created``; ``lifetime``
+        the notice's settings when ``policy`` is None (not reconnecting)."""
         self.policy = policy
         self.gap = SendQueue(policy or ReconnectPolicy())
         """Events sent while disconnected."""
@@ -153,6 +172,8 @@ class Supervisor:
         self._emit = emit
         self._source = source
         self._name = name
+        self._session_event = session_event
+        self._lifetime = lifetime
         # Guards everything below: user threads (connect, close, send), the dispatcher
         # thread and the clock thread all come here.
         self._lock = threading.Lock()
@@ -257,7 +278,7 @@ class Supervisor:
         kind = type(event)
         if kind is ClosedEvent:
             return self._on_closed(event)
-        if kind is SessionEvent and event.type == "session.created":
+        if kind is self._session_event and event.type == "session.created":
             return self._on_created(event)
         if kind is _Due:
             return self._on_due(event)
@@ -348,7 +369,7 @@ class Supervisor:
         attempts = 0 if episode is None else episode.attempts
         return attrs.evolve(event, attempts=attempts, unsent=unsent)
 
-    def _on_created(self, event: SessionEvent) -> Any:
+    def _on_created(self, event: _Created) -> Any:
         core = self._source()
         with self._lock:
             episode, self._episode = self._episode, None
@@ -479,10 +500,10 @@ class Supervisor:
 
     # --- with the lock held -----------------------------------------------------------------
 
-    def _schedule(self, core: SessionCore, session: Session) -> None:
+    def _schedule(self, core: SessionCore, session: _Lifetime) -> None:
         """Set the deadlines of a new session."""
         self._cancel_timers()
-        policy = self.policy or _NOTICE_ONLY  # reconnect=False: the notice, no rollover
+        policy = self.policy or self._lifetime  # not reconnecting: the notice, no rollover
         now = time.time()
         given = session.expires_at
         expires_at = float(given) if isinstance(given, (int, float)) else 0.0

@@ -10,7 +10,10 @@ tools, so none of the Realtime client's state reducers run here.
 It does not reconnect: a translation is a stream whose timing (``elapsed_ms``) starts with
 the session, and a lost connection loses the audio the server was holding, so a new
 session cannot carry on where the old one was (the official client does not replay either).
-A loss ends the client with ``client.closed``; ``connect()`` starts a new session.
+A loss ends the client with ``client.closed``; ``connect()`` starts a new session. Nor does
+it roll an expiring session over, for the same reason: ``client.session_expiring`` comes
+``expiring_notice`` seconds before the session's ``expires_at`` (else 60 minutes), and the
+server then ends it.
 """
 
 from __future__ import annotations
@@ -43,8 +46,9 @@ from ._errors import (
 )
 from ._failures import error_for
 from ._handlers import Handlers
-from ._links import Links
+from ._links import Links, make_transport
 from ._models import Model, to_json
+from ._reconnect import ReconnectPolicy
 from ._secrets import install_log_filter
 from ._server_events import ErrorEvent
 from ._supervisor import Supervisor
@@ -60,7 +64,6 @@ from ._translation_events import (
     decode_translation_event,
 )
 from ._transport import Transport
-from ._websocket import WebSocketTransport
 from .audio import pcm16_to_base64 as _base64
 
 __all__ = [
@@ -195,9 +198,10 @@ class RealtimeTranslationClient(Links, Handlers):
     ...             print(piece.text, end="", flush=True)
 
     Handlers (``on``/``once``/``off``, patterns such as ``"session.*"``), ``wait_for`` and
-    ``expect`` work as on :class:`~realtime_sync.RealtimeClient`, for the translation
-    events and ``client.closed``/``client.handler_error``/``client.invalid_frame``/
-    ``client.backlog``. Senders: ``client.session.update(session=...)``,
+    ``expect``, :meth:`events` and :meth:`record` work as on
+    :class:`~realtime_sync.RealtimeClient`, for the translation events and
+    ``client.closed``/``client.session_expiring``/``client.handler_error``/
+    ``client.invalid_frame``/``client.backlog``. Senders: ``client.session.update(session=...)``,
     ``client.input_audio_buffer.append(audio=...)`` (also
     ``client.session.input_audio_buffer``), ``client.session.close()``; helpers
     :meth:`append_audio`, :meth:`close_session` and :meth:`translate`. Not reconnected
@@ -228,9 +232,16 @@ class RealtimeTranslationClient(Links, Handlers):
         close_timeout: float = 5.0,
         send_timeout: float | None = 10.0,
         sslopt: Mapping[str, Any] | None = None,
+        ca_certs: str | None = None,
+        http_proxy_host: str | None = None,
+        http_proxy_port: int | str | None = None,
+        http_proxy_auth: tuple[str, str] | None = None,
+        http_no_proxy: list[str] | None = None,
+        proxy_type: str | None = None,
         transport: Transport | None = None,
         allow_insecure: bool = False,
         backlog_warning: float | None = 1.0,
+        expiring_notice: float = 60.0,
     ) -> None:
         """Configure a client; nothing connects until :meth:`connect`.
 
@@ -241,8 +252,12 @@ class RealtimeTranslationClient(Links, Handlers):
             base_url: API base such as ``https://api.openai.com/v1`` (default
                 ``OPENAI_BASE_URL`` or OpenAI's); ``/realtime/translations`` is added.
             auth, headers, organization, project, ping_interval, ping_timeout,
-            connect_timeout, close_timeout, send_timeout, sslopt, transport,
-            allow_insecure, backlog_warning: As for :class:`~realtime_sync.RealtimeClient`.
+            connect_timeout, close_timeout, send_timeout, sslopt, ca_certs,
+            http_proxy_host, http_proxy_port, http_proxy_auth, http_no_proxy, proxy_type,
+            transport, allow_insecure, backlog_warning: As for
+                :class:`~realtime_sync.RealtimeClient`.
+            expiring_notice: Seconds before the session's end at which
+                ``client.session_expiring`` is dispatched.
         """
         if not model:
             raise ConfigurationError("a translation needs a model")
@@ -259,19 +274,24 @@ class RealtimeTranslationClient(Links, Handlers):
             headers=openai_headers(headers, organization, project),
         )
         check_transport_security(self._target, allow_insecure=allow_insecure)
-        if ping_interval and ping_timeout and ping_interval <= ping_timeout:
-            raise ConfigurationError(
-                f"ping_interval ({ping_interval}) must be greater than ping_timeout "
-                f"({ping_timeout})"
-            )
-        install_log_filter()
-        self._transport = transport or WebSocketTransport(
+        self._transport = make_transport(
+            transport,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             send_timeout=send_timeout,
-            sslopt=dict(sslopt or {}),
-            proxy={},
+            sslopt=sslopt,
+            ca_certs=ca_certs,
+            http_proxy_host=http_proxy_host,
+            http_proxy_port=http_proxy_port,
+            http_proxy_auth=http_proxy_auth,
+            http_no_proxy=http_no_proxy,
+            proxy_type=proxy_type,
         )
+        try:
+            lifetime = ReconnectPolicy(rollover=False, expiring_notice=expiring_notice)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        install_log_filter()
         self._connect_timeout = connect_timeout
         self._close_timeout = close_timeout
         self._registry = HandlerRegistry("ga")  # translation names pass through unchanged
@@ -291,11 +311,13 @@ class RealtimeTranslationClient(Links, Handlers):
             emit=lambda event: self._dispatcher.emit(event),  # noqa: PLW0108
             source=lambda: self._dispatcher.source,
             name=self._name,
+            session_event=TranslationSessionEvent,
+            lifetime=lifetime,
         )
         self._dispatcher = Dispatcher(
             self._registry,
             name=self._name,
-            reducers=[self._supervisor.receive, self._follow],
+            reducers=[self._supervisor.receive, self._record_received, self._follow],
             decode=decode_translation_event,
             on_failure=self._dispatcher_failed,
             backlog_warning=backlog_warning,

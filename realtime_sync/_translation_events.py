@@ -175,9 +175,10 @@ TRANSLATION_SERVER_EVENT_CLASSES: dict[str, type[ServerEvent]] = {
 TRANSLATION_SERVER_EVENTS = frozenset({*TRANSLATION_SERVER_EVENT_CLASSES, "error"})
 """Every server event type of a translation session."""
 # What handlers may listen to: the server's events and those the client makes about its
-# connection (no conversation or reconnect events: a translation client has neither).
+# connection and session (no conversation or reconnect events: it has neither).
 _KNOWN = TRANSLATION_SERVER_EVENTS | {
     "client.closed",
+    "client.session_expiring",
     "client.handler_error",
     "client.invalid_frame",
     "client.backlog",

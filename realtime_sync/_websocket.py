@@ -51,8 +51,9 @@ class WebSocketTransport:
     """Seconds to wait for a pong before declaring the connection dead."""
     sslopt: Mapping[str, Any] | None
     """websocket-client ``sslopt`` (e.g. ``{"ca_certs": path}``); verification stays on."""
-    proxy: Mapping[str, Any]
-    """websocket-client proxy keywords (``http_proxy_host``, ``proxy_type``, ...)."""
+    proxy: Mapping[str, Any] = field(repr=False)
+    """websocket-client proxy keywords (``http_proxy_host``, ``proxy_type``, ...); not in
+    the repr, as they may hold the proxy's password."""
     send_timeout: float | None = field(default=10.0, kw_only=True)
     """Seconds a write may wait on a peer that is not reading before the send fails and the
     connection is cut (None: forever). Over TLS this bounds writing a whole frame; over plain

@@ -10,7 +10,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import openai
@@ -177,6 +178,31 @@ def test_azure_sends_the_api_key_header_and_refuses_translation_secrets(
         azure.translations.client_secrets.create(session={"model": "gpt-realtime-translate"})
     with pytest.raises(ConfigurationError, match="not both"):
         RealtimeAPI.azure(endpoint=endpoint, api_key=KEY, azure_ad_token_provider=lambda: KEY)
+
+
+def test_azure_sends_an_ephemeral_key_as_a_bearer_token() -> None:
+    seen: list[Mapping[str, str]] = []
+
+    class Capture(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Capture) as http:
+        thread = threading.Thread(target=http.serve_forever, daemon=True)
+        thread.start()
+        endpoint = f"http://127.0.0.1:{http.server_address[1]}"
+        RealtimeAPI.azure(endpoint=endpoint, api_key="ek_" + KEY).calls.hangup("rtc_1")
+        RealtimeAPI.azure(endpoint=endpoint, api_key=KEY).calls.hangup("rtc_1")
+        http.shutdown()
+        thread.join(timeout=5)
+    assert seen[0].get("authorization") == f"Bearer ek_{KEY}" and "api-key" not in seen[0]
+    assert seen[1].get("api-key") == KEY and "authorization" not in seen[1]
 
 
 def chain(error: BaseException) -> str:

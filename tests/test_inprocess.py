@@ -216,7 +216,8 @@ def test_both_constructors_take_the_same_proxy_arguments() -> None:
     azure = RealtimeClient.azure(
         endpoint="https://r.openai.azure.com", deployment="d", api_key=KEY, **options
     )
-    assert plain._transport.proxy == azure._transport.proxy == options  # type: ignore[attr-defined]
+    expected = {**options, "proxy_type": "http"}  # websocket-client's default, made explicit
+    assert plain._transport.proxy == azure._transport.proxy == expected  # type: ignore[attr-defined]
 
 
 def test_refused_handshakes_are_not_counted_as_accepted_connections(

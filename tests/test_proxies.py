@@ -57,6 +57,21 @@ def test_the_client_holds_a_session_through_a_connect_proxy(
         assert proxy.tunnels[0].authorization is not None
 
 
+def test_a_proxy_host_without_a_type_is_an_http_proxy_and_its_password_stays_hidden(
+    make_client: Callable[..., RealtimeClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with connect_proxy(("user", PASSWORD)) as proxy:
+        client = make_client(
+            http_proxy_host="127.0.0.1",
+            http_proxy_port=proxy.port,
+            http_proxy_auth=("user", PASSWORD),
+        )
+        with client:
+            assert len(proxy.tunnels) == 1
+        assert PASSWORD not in repr(client) + repr(client._transport) + caplog.text
+
+
 def test_a_proxy_that_refuses_the_credentials_fails_the_connect(
     make_client: Callable[..., RealtimeClient],
 ) -> None:
