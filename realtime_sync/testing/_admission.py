@@ -164,7 +164,8 @@ class Admission:
     intent: str | None = None
     """``"transcription"`` when the query asked for a transcription session, else None."""
     call_id: str | None = None
-    """The call a ``?call_id=`` connection joins, or None."""
+    """The call a ``?call_id=`` connection joins, or None. Every join of one call plays
+    the call's one session (:mod:`._shared_sessions`)."""
     preset: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
     """The session to start from instead of the defaults: the joined call's (from its
     ``accept``) or the ephemeral key's; None for the defaults."""

@@ -4,17 +4,18 @@
 answers like api.openai.com (GA dialect) or a beta-dialect endpoint (Azure's legacy
 ``api-version`` path, or any connection that sends ``OpenAI-Beta: realtime=v1``). This
 module is only the socket shell: :mod:`._admission` decides each handshake,
-:mod:`._simulator` plays each session, :mod:`._catalogue` holds the protocol data,
+:mod:`._simulator` plays each session (:mod:`._shared_sessions` one per call, for all of
+its joins), :mod:`._catalogue` holds the protocol data,
 :mod:`._recorder` what a test observes and :mod:`._faults` the faults it injects. Here are
 the threads, TLS, and the faults that need a socket (drops, closes, muted pongs, hung
-handshakes, a half-open peer's silence).
+handshakes, a half-open peer's silence; the connection class is in
+:mod:`._server_connection`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import http
 import socket
 import ssl
 import threading
@@ -25,12 +26,9 @@ from typing import Any
 import attrs
 
 try:
-    from websockets.datastructures import Headers
     from websockets.exceptions import ConnectionClosed
-    from websockets.frames import Frame, Opcode
     from websockets.http11 import Request, Response
-    from websockets.protocol import Event, State
-    from websockets.server import ServerProtocol
+    from websockets.protocol import State
     from websockets.sync.server import Server, ServerConnection, serve
     from websockets.typing import Subprotocol
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
@@ -59,6 +57,8 @@ from ._logs import wire_log as _wire_log
 from ._playback import PlaybackSource, as_playback, play
 from ._recorder import Connection, ConnectionRecord, Recorder
 from ._script import Script
+from ._server_connection import connection_class, http_response
+from ._shared_sessions import CallSessions, Endpoint
 from ._simulator import SessionSimulator
 from ._translation import simulator_class
 
@@ -69,66 +69,6 @@ _OPEN_TIMEOUT = 5.0  # seconds a client has to send its upgrade request
 _JOIN_TIMEOUT = 5.0  # seconds stop() waits for each group of threads
 _MAX_MESSAGE = 32 * 2**20  # a 15 MiB audio append is about 20 MiB once base64-encoded
 _MAX_QUEUE = 256  # frames buffered per connection before websockets stops reading
-
-
-def _http_response(refusal: HttpRefusal) -> Response:
-    status = refusal.status
-    payload, content_type = refusal.encoded_body()
-    try:
-        phrase = http.HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Unknown"
-    response_headers = Headers(
-        [
-            ("Connection", "close"),
-            ("Content-Type", content_type),
-            ("Content-Length", str(len(payload))),
-        ]
-    )
-    for name, value in refusal.headers.items():
-        if name in response_headers:
-            del response_headers[name]  # a custom header replaces a default one
-        response_headers[name] = value
-    return Response(status, phrase, response_headers, payload)
-
-
-def _connection_class(
-    pongs: threading.Event, silent: threading.Event, track: Callable[[ServerConnection], None]
-) -> type[ServerConnection]:
-    """A ServerConnection that can stop answering pings, or go silent but for close frames
-    (a half-open peer), and registers itself."""
-
-    class _RealtimeServerConnection(ServerConnection):
-        def __init__(
-            self, sock: socket.socket, protocol: ServerProtocol, server: Server, **kwargs: Any
-        ) -> None:
-            threading.current_thread().name = "realtime_sync-local-server-conn"
-            # The sans-I/O protocol queues a PONG for every PING it parses, before any
-            # application code sees the ping; filtering at send_frame is the only place to
-            # emulate a peer that stopped answering pings while the connection stays up.
-            # Close frames always go: a test's closes (and stop()) end connections promptly.
-            send_frame = protocol.send_frame
-
-            def send_frame_unless_muted(frame: Frame) -> None:
-                if frame.opcode is Opcode.CLOSE or not (
-                    silent.is_set() or (frame.opcode is Opcode.PONG and not pongs.is_set())
-                ):
-                    send_frame(frame)
-
-            protocol.send_frame = send_frame_unless_muted  # type: ignore[method-assign]
-            super().__init__(sock, protocol, server, **kwargs)
-            track(self)
-
-        def process_event(self, event: Event) -> None:
-            super().process_event(event)
-            if isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
-                # Our close frame and FIN are sent by now. The threaded server would then
-                # wait, with no timeout, for the client to close TCP; like real servers
-                # (RFC 6455 7.1.1: the server closes first), end the connection instead.
-                with contextlib.suppress(OSError):
-                    self.socket.shutdown(socket.SHUT_RD)
-
-    return _RealtimeServerConnection
 
 
 class LocalRealtimeServer(ServerControls):
@@ -151,6 +91,12 @@ class LocalRealtimeServer(ServerControls):
     the connection (``delta_interval`` seconds before each delta, spoken audio paced by
     ``audio_pacing``), while the connection goes on reading and answering client events in
     arrival order.
+
+    Every connection that joins one call (``?call_id=``) plays the call's one session
+    (:mod:`._shared_sessions`): one conversation, configuration and response state; each
+    join gets its own ``session.created``, every event of the session goes to every join,
+    and an ``error`` answering a client event only to the join that sent it. The session
+    outlives its joins until the call is hung up.
 
     With ``ssl_context`` it serves TLS: :attr:`url` is ``wss://...`` and
     :attr:`azure_endpoint` ``https://...``.
@@ -249,6 +195,11 @@ class LocalRealtimeServer(ServerControls):
         self._settings = attrs.evolve(self._settings, directory=self.calls)
         self._http = HttpSide(self.calls, host, ssl_context)  # its own port: REST endpoints
         self._playback = as_playback(playback)
+        self._call_sessions = CallSessions(
+            live=lambda call_id: self.calls.call_session(call_id) is not None,
+            lifetime=self._options.session_lifetime,
+            register_thread=self._register_worker,
+        )
 
         self._recorder: Recorder[ServerConnection] = Recorder()
         # The recorder's condition guards every piece of shared state below too.
@@ -279,7 +230,7 @@ class LocalRealtimeServer(ServerControls):
                 process_request=self._process_request,
                 process_response=self._process_response,
                 select_subprotocol=self._select_subprotocol,
-                create_connection=_connection_class(self._pongs, self._faults.silent, self._track),
+                create_connection=connection_class(self._pongs, self._faults.silent, self._track),
                 open_timeout=_OPEN_TIMEOUT,
                 close_timeout=_CLOSE_TIMEOUT,
                 max_size=_MAX_MESSAGE,
@@ -329,6 +280,7 @@ class LocalRealtimeServer(ServerControls):
         ]
         for closer in closers:
             closer.start()
+        self._call_sessions.end_all()
         for thread in closers + [
             thread
             for ws, thread in tracked
@@ -446,7 +398,9 @@ class LocalRealtimeServer(ServerControls):
         closer.start()
 
     def _end_call(self, call_id: str) -> None:
-        """Close the sessions that joined a call that was hung up (1000, ``call ended``)."""
+        """End a call that was hung up: its session, and every connection that joined it
+        (1000, ``call ended``)."""
+        self._call_sessions.end(call_id)
         for connection in self._recorder.open_connections():
             if connection.admission.call_id == call_id:
                 close = functools.partial(connection.transport.close, 1000, "call ended")
@@ -485,12 +439,12 @@ class LocalRealtimeServer(ServerControls):
             )
         if self._faults.take_hang():
             self._hang(ws, connection)
-            return _http_response(HttpRefusal(503, None))  # never sent: the socket is gone
+            return http_response(HttpRefusal(503, None))  # never sent: the socket is gone
         refusal = self._faults.refusal(connection)
         if refusal is None:
             return None
         _log.info("local realtime server: refusing a handshake with HTTP %d", refusal.status)
-        return _http_response(refusal)
+        return http_response(refusal)
 
     def _hang(self, ws: ServerConnection, connection: Connection[ServerConnection]) -> None:
         """Leave the upgrade request unanswered until the client gives up or stop()."""
@@ -530,40 +484,58 @@ class LocalRealtimeServer(ServerControls):
             # One small frame on a fresh connection does not block the lock for long.
             self._recorder.first_send(connection, lambda: connection.transport.send(frame))
 
-    def _handle(self, ws: ServerConnection) -> None:
-        with self._cond:
-            connection = self._states[ws]
+    def _endpoint(self, ws: ServerConnection, connection: Connection[ServerConnection]) -> Endpoint:
+        return Endpoint(
+            send=functools.partial(self._send, connection),
+            close=ws.close,
+            drop=functools.partial(self._cut, ws),
+            record=functools.partial(self._recorder.record, connection),
+        )
+
+    def _simulator(
+        self, connection: Connection[ServerConnection], endpoint: Endpoint
+    ) -> SessionSimulator:
+        """A session for ``connection``'s admission, playing to ``endpoint``."""
         admission = connection.admission
         simulator = simulator_class(connection.path)(  # translation or Realtime
             dialect=admission.dialect,
             model=admission.model,
-            send=lambda frame: self._send(connection, frame),
-            close=ws.close,
+            send=endpoint.send,
+            close=endpoint.close,
             options=self._options,
             register_thread=self._register_worker,
-            on_received=lambda event: self._recorder.record(connection, event),
+            on_received=endpoint.record,
             take_response_drop=self._faults.take_response_drop,
-            drop=lambda: self._cut(ws),
+            drop=endpoint.drop,
             intent=admission.intent,
         )
+        if admission.preset is not None:  # a joined call, or an ephemeral key's session
+            apply_preset(simulator, admission.preset)
+        return simulator
+
+    def _handle(self, ws: ServerConnection) -> None:
+        with self._cond:
+            connection = self._states[ws]
+        admission = connection.admission
         _log.info(
             "local realtime server: %s connection on %s (auth: %s)",
             admission.dialect,
             connection.path,
             admission.auth,
         )
-        if admission.preset is not None:  # a joined call, or an ephemeral key's session
-            apply_preset(simulator, admission.preset)
+        failure = self._faults.opening_failure(connection)
+        endpoint = self._endpoint(ws, connection)
+        if failure is None and admission.call_id is not None and self._playback is None:
+            self._join_call(ws, connection, admission.call_id, endpoint)
+            return
+        simulator = self._simulator(connection, endpoint)
         try:
-            failure = self._faults.opening_failure(connection)
             if failure is not None:
                 simulator.refuse(failure.code, failure.error)
                 return
             self._recorder.attach(connection, simulator)  # a session: in the record from now
             if self._playback is not None:
-                send = functools.partial(self._send, connection)
-                record = functools.partial(self._recorder.record, connection)
-                play(self._playback, ws, send, simulator.open, record)
+                play(self._playback, ws, endpoint.send, simulator.open, endpoint.record)
                 return
             simulator.open()
             self._serve(ws, simulator)
@@ -572,6 +544,35 @@ class LocalRealtimeServer(ServerControls):
         finally:
             self._recorder.establish(connection)  # never leave wait_for_connections() hanging
             simulator.stop(_JOIN_TIMEOUT)  # no response thread outlives its connection
+
+    def _join_call(
+        self,
+        ws: ServerConnection,
+        connection: Connection[ServerConnection],
+        call_id: str,
+        endpoint: Endpoint,
+    ) -> None:
+        """Play the call's shared session to this connection until it closes; the session
+        lives on (its lifetime timer, not this loop, expires it)."""
+        member = None
+        try:
+            member = self._call_sessions.join(
+                call_id,
+                endpoint,
+                functools.partial(self._simulator, connection),
+                functools.partial(self._recorder.attach, connection),
+            )
+            if member is None:  # hung up since the handshake was admitted
+                ws.close(1000, "call ended")
+                return
+            while True:
+                member.receive(ws.recv(), answer=not self._faults.silent.is_set())
+        except ConnectionClosed:
+            pass  # the client left; the call's session goes on
+        finally:
+            self._recorder.establish(connection)
+            if member is not None:
+                member.leave()
 
     def _serve(self, ws: ServerConnection, simulator: SessionSimulator) -> None:
         lifetime = self._options.session_lifetime

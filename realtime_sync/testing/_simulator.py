@@ -18,6 +18,7 @@ function calls in :mod:`._tools`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -52,11 +53,18 @@ from ._responses import Responder, SendFailed
 from ._transcription import opening_event, transcription_start
 from ._voice import SpokenAudio
 
-__all__ = ["SessionSimulator", "SimulatorOptions"]
+__all__ = ["SessionSimulator", "SimulatorOptions", "is_error_frame"]
 
 _log = logging.getLogger("realtime_sync.testing")
 
 _EXPIRY_JOIN_TIMEOUT = 2.0  # seconds expire() waits for a response in progress to stop
+_ERROR_FRAME_START = '{"type":"error",'  # how emit() encodes an error event
+
+
+def is_error_frame(frame: str) -> bool:
+    """Whether ``frame``, as :meth:`SessionSimulator.emit` encodes events (``type``
+    first, compact), is an ``error`` event."""
+    return frame.startswith(_ERROR_FRAME_START)
 
 
 class SessionSimulator(InputAudio):
@@ -218,6 +226,13 @@ class SessionSimulator(InputAudio):
     def stop(self, timeout: float) -> None:
         """Stop the response thread (no more events from it) and join it."""
         self._responder.stop(timeout)
+
+    @property
+    def lock(self) -> contextlib.AbstractContextManager[Any]:
+        """The session's lock (reentrant). Answers to client events and responses are sent
+        with it held, so while a transport holds it none goes out (a shared session adds
+        a connection under it, right after that connection's ``session.created``)."""
+        return self._lock
 
     def conversation(self) -> tuple[list[JsonObject], JsonObject]:
         """Deep copies of the conversation items (in order) and the session config."""

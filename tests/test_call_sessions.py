@@ -1,0 +1,251 @@
+"""Every connection that joins one call plays the call's one session on the local server:
+one conversation, one configuration, one response state, as on the real service."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from conftest import KEY
+
+from realtime_sync import RealtimeAPI, RealtimeClient
+from realtime_sync.testing import LocalRealtimeServer
+
+SESSION = {
+    "type": "realtime",
+    "instructions": "You answer the phone.",
+    "output_modalities": ["text"],
+    "audio": {"input": {"turn_detection": None}},
+}
+TIMEOUT = 10.0
+
+MakeClient = Callable[..., RealtimeClient]
+
+
+def accepted_call(server: LocalRealtimeServer) -> str:
+    call = server.calls.create_incoming()
+    RealtimeAPI(KEY, base_url=server.http_base_url).calls.accept(call.call_id, session=SESSION)
+    return call.call_id
+
+
+def join(make_client: MakeClient, call_id: str, **options: Any) -> RealtimeClient:
+    client = make_client(call_id=call_id, **options)
+    client.connect(timeout=TIMEOUT)
+    return client
+
+
+def user_text(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+def texts(client: RealtimeClient) -> list[str]:
+    return [item.text for item in client.conversation.items]
+
+
+def add_item(sender: RealtimeClient, watchers: list[RealtimeClient], text: str) -> str:
+    """Add a user message through ``sender``; return its id once every watcher has it."""
+    seen = [
+        w.expect("conversation.item.done", predicate=lambda e: _text_of(e) == text)
+        for w in watchers
+    ]
+    sender.conversation.item.create(item=user_text(text))
+    ids = {expectation.wait(TIMEOUT).item.id for expectation in seen}
+    assert len(ids) == 1
+    return ids.pop()
+
+
+def _text_of(event: Any) -> str | None:
+    content = getattr(event.item, "content", None) or []
+    return next((part.text for part in content if getattr(part, "text", None)), None)
+
+
+def test_two_joins_see_one_session(server: LocalRealtimeServer, make_client: MakeClient) -> None:
+    call_id = accepted_call(server)
+    first, second = join(make_client, call_id), join(make_client, call_id)
+    assert first.session.current is not None and second.session.current is not None
+    assert first.session.current.id == second.session.current.id
+    assert second.session.current.instructions == "You answer the phone."
+    # A session.update from one join is the other's session too.
+    updated = second.expect("session.updated")
+    first.session.update(session={"type": "realtime", "instructions": "Be brief."})
+    assert updated.wait(TIMEOUT).session.instructions == "Be brief."
+    records = server.connections
+    assert records[0].session == records[1].session
+    assert records[1].session["instructions"] == "Be brief."
+
+
+def test_a_message_from_one_join_is_in_the_others_conversation_and_the_servers(
+    server: LocalRealtimeServer, make_client: MakeClient
+) -> None:
+    call_id = accepted_call(server)
+    first, second = join(make_client, call_id), join(make_client, call_id)
+    item_id = add_item(first, [first, second], "Who is calling?")
+    assert texts(second) == ["Who is calling?"]
+    assert second.conversation.get(item_id) is not None
+    for record in server.connections:
+        assert [item["id"] for item in record.items] == [item_id]
+    # Each connection's record keeps the events it received itself.
+    assert [e["type"] for e in server.connections[0].received] == ["conversation.item.create"]
+    assert server.connections[1].received == []
+
+
+def test_a_response_requested_by_one_join_streams_to_both(
+    server: LocalRealtimeServer, make_client: MakeClient
+) -> None:
+    call_id = accepted_call(server)
+    first, second = join(make_client, call_id), join(make_client, call_id)
+    deltas: list[str] = []
+    second.on("response.output_text.delta", lambda event: deltas.append(event.delta))
+    done = second.expect("response.done")
+    reply = first.send_text("Who is calling?", timeout=TIMEOUT)
+    assert reply.text == "You said: Who is calling?"
+    response = done.wait(TIMEOUT).response
+    assert response.id == reply.response.id
+    assert "".join(deltas) == reply.text
+    assert texts(second) == texts(first) == ["Who is calling?", reply.text]
+
+
+def test_an_error_goes_only_to_the_join_that_caused_it(
+    server: LocalRealtimeServer, make_client: MakeClient
+) -> None:
+    call_id = accepted_call(server)
+    first, second = join(make_client, call_id), join(make_client, call_id)
+    errors: list[Any] = []
+    second.on("error", errors.append)
+    refused = first.expect("error")
+    first.send({"type": "response.cancel"})  # nothing to cancel
+    assert refused.wait(TIMEOUT).error.code == "response_cancel_not_active"
+    # Had the error gone to both, the second join would have had it before this answer.
+    add_item(second, [first, second], "Still here.")
+    assert errors == []
+
+
+def test_one_join_leaving_leaves_the_other_working(
+    server: LocalRealtimeServer, make_client: MakeClient
+) -> None:
+    call_id = accepted_call(server)
+    first, second = join(make_client, call_id), join(make_client, call_id)
+    add_item(first, [first, second], "Before.")
+    first.close(timeout=TIMEOUT)
+    reply = second.send_text("After.", timeout=TIMEOUT)
+    assert reply.text == "You said: After."
+    assert texts(second) == ["Before.", "After.", reply.text]
+    assert [record.open for record in server.connections] == [False, True]
+
+
+def test_hangup_closes_every_join(server: LocalRealtimeServer, make_client: MakeClient) -> None:
+    call_id = accepted_call(server)
+    first, second = join(make_client, call_id), join(make_client, call_id)
+    closed = [client.expect("client.closed") for client in (first, second)]
+    RealtimeAPI(KEY, base_url=server.http_base_url).calls.hangup(call_id)
+    for expectation in closed:
+        event = expectation.wait(TIMEOUT)
+        assert (event.code, event.reason, event.requested) == (1000, "call ended", False)
+
+
+def test_a_join_after_the_first_left_sees_the_earlier_conversation(
+    server: LocalRealtimeServer, make_client: MakeClient
+) -> None:
+    call_id = accepted_call(server)
+    first = join(make_client, call_id)
+    item_id = add_item(first, [first], "Remember me.")
+    session_id = first.session.current.id  # type: ignore[union-attr]
+    first.close(timeout=TIMEOUT)
+    later = join(make_client, call_id)
+    assert later.session.current.id == session_id  # type: ignore[union-attr]
+    assert [item["id"] for item in server.connections[-1].items] == [item_id]
+    retrieved = later.expect("conversation.item.retrieved")
+    later.conversation.item.retrieve(item_id=item_id)
+    assert _text_of(retrieved.wait(TIMEOUT)) == "Remember me."
+    # The answer is about the earlier message: it is in the session's conversation.
+    assert later.create_response().wait(TIMEOUT).text == "You said: Remember me."
+
+
+@pytest.mark.timeout(60)
+def test_joins_sending_at_once_lose_nothing(
+    server: LocalRealtimeServer, make_client: MakeClient
+) -> None:
+    call_id = accepted_call(server)
+    clients = [join(make_client, call_id) for _ in range(2)]
+    per_client = 100
+    total = 2 * per_client
+    everything = [threading.Event() for _ in clients]
+    counts = [0, 0]
+
+    def count(index: int) -> Callable[[Any], None]:
+        def on_item(_event: Any) -> None:
+            counts[index] += 1  # only the client's dispatcher thread runs this
+            if counts[index] == total:
+                everything[index].set()
+
+        return on_item
+
+    for index, client in enumerate(clients):
+        client.on("conversation.item.done", count(index))
+    start = threading.Barrier(len(clients), timeout=TIMEOUT)
+
+    def send_many(index: int) -> None:
+        start.wait()
+        for n in range(per_client):
+            clients[index].conversation.item.create(item=user_text(f"{index}-{n}"))
+
+    senders = [threading.Thread(target=send_many, args=(index,)) for index in range(2)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join(TIMEOUT)
+        assert not sender.is_alive()
+    for event in everything:
+        assert event.wait(30), counts
+    expected = {f"{index}-{n}" for index in range(2) for n in range(per_client)}
+    server_items = server.connections[0].items
+    assert {item["content"][0]["text"] for item in server_items} == expected
+    order = [item["id"] for item in server_items]
+    for client in clients:  # every join saw every item, in the server's order
+        assert [item.id for item in client.conversation.items] == order
+    for index in range(2):  # each join's own events were taken in the order it sent them
+        mine = [t for t in texts(clients[0]) if t.startswith(f"{index}-")]
+        assert mine == [f"{index}-{n}" for n in range(per_client)]
+    # Both still answer: a response asked by one reaches both.
+    done = clients[1].expect("response.done")
+    assert clients[0].create_response().wait(TIMEOUT).status == "completed"
+    assert done.wait(TIMEOUT).response.status == "completed"
+
+
+def test_expiry_and_drops_act_on_the_call_session(
+    server: LocalRealtimeServer, make_client: MakeClient
+) -> None:
+    call_id = accepted_call(server)
+    first, second = join(make_client, call_id), join(make_client, call_id)
+    item_id = add_item(first, [first, second], "Keep this.")
+    # A drop cuts every join; each joins again and finds the call's conversation.
+    back = [client.expect("client.reconnected") for client in (first, second)]
+    server.drop_connections()
+    for expectation in back:
+        expectation.wait(TIMEOUT)
+    assert [item["id"] for item in server.connections[-1].items] == [item_id]
+    assert first.session.current.id == second.session.current.id  # type: ignore[union-attr]
+    expired = [client.expect("error") for client in (first, second)]
+    server.expire_sessions()
+    for expectation in expired:
+        assert expectation.wait(TIMEOUT).error.code == "session_expired"
+
+
+def test_the_session_lifetime_counts_once_for_the_call() -> None:
+    with LocalRealtimeServer(api_key=KEY, session_lifetime=1.0) as local:
+        call_id = accepted_call(local)
+        clients = [
+            RealtimeClient(KEY, url=local.url, call_id=call_id, reconnect=False) for _ in range(2)
+        ]
+        try:
+            closed = []
+            for client in clients:
+                client.connect(timeout=TIMEOUT)
+                closed.append(client.expect("client.closed"))
+            for expectation in closed:  # one expiry ends every join
+                assert expectation.wait(TIMEOUT).code == 1001
+        finally:
+            for client in clients:
+                client.close(timeout=TIMEOUT)
