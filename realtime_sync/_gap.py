@@ -76,6 +76,18 @@ class SendQueue:
         with self.lock:
             return any(queued == event_id for queued, _, _ in self._events)
 
+    def withdraw(self, event_id: str) -> bool:
+        """Take the event with this id back out of the queue, unsent; whether it was there
+        (its sender sends it again itself)."""
+        with self.lock:
+            for index, (queued, data, audio_ms) in enumerate(self._events):
+                if queued == event_id:
+                    del self._events[index]
+                    self._bytes -= len(data)
+                    self._audio_ms -= audio_ms
+                    return True
+            return False
+
     def release(self, send: Callable[[bytes], None]) -> tuple[int, int, float]:
         """Send every queued event in order and stop holding (the lock must be held).
 

@@ -419,6 +419,10 @@ class Supervisor:
             with self._lock:
                 config = dict(self._config)
             events, skipped = replay_events(self._state.items, self._dialect)
+            if config.get("type") == "transcription":  # input transcripts, no conversation
+                reason = "a transcription session has no conversation to recreate it in"
+                skipped = [NotReplayed(item.id, reason) for item in self._state.items]
+                events = []
         replayed: list[str] = []
         updated = False
         sent = dropped = 0

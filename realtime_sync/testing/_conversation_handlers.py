@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -38,6 +38,7 @@ __all__ = ["ConversationHandlers", "session_section"]
 
 _TRANSCRIPTION_DELTA = "conversation.item.input_audio_transcription.delta"
 _TRANSCRIPTION_COMPLETED = "conversation.item.input_audio_transcription.completed"
+_TRANSCRIPTION_FAILED = "conversation.item.input_audio_transcription.failed"
 _LOGPROBS = "item.input_audio_transcription.logprobs"
 _WORDS = re.compile(r"\s*\S+\s*|\s+")  # a transcription delta: a word and its spaces
 
@@ -66,6 +67,7 @@ class ConversationHandlers:
     _transcription: JsonObject
     _transcribing: bool  # a transcription_session.update was accepted
     _responder: Responder
+    _take_transcription_failure: Callable[[], JsonObject | None] | None
 
     if TYPE_CHECKING:
 
@@ -272,12 +274,19 @@ class ConversationHandlers:
         return describe_audio(duration_ms) if recognized is None else recognized
 
     def _send_transcription(self, transcription: _Transcription) -> None:
-        """The transcription events of a user audio item; its transcript is then set.
+        """The transcription events of a user audio item; its transcript is then set. Or,
+        when a failure is due, ``...transcription.failed`` and a null transcript.
 
         Deltas are words (whisper-1: GA sends the whole text as one delta, beta none);
         ``logprobs`` (a certain 0.0 per word) when the session's ``include`` asks for them.
         """
         item_id, transcript = transcription.item_id, transcription.transcript
+        take_failure = self._take_transcription_failure
+        error = None if take_failure is None else take_failure()
+        if error is not None:  # the test asked for it (fail_transcriptions): no transcript
+            failed = {"type": _TRANSCRIPTION_FAILED, "item_id": item_id, "content_index": 0}
+            self.emit({**failed, "error": error})
+            return
         whisper = transcription.model == "whisper-1"
         words = _WORDS.findall(transcript)
         if not whisper:

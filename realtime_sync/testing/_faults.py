@@ -1,9 +1,9 @@
 """The faults a test injects into a local server, and the test controls both servers share.
 
 :class:`Faults` holds what a test asked for: counted faults (a rejected, failed or hung
-handshake, a response cut off mid-stream) and the half-open switch. Its lock is its own
-and is always taken last: a response thread asks whether to drop its connection while it
-holds its session's lock.
+handshake, a response cut off mid-stream, a failed input audio transcription) and the
+half-open switch. Its lock is its own and is always taken last: a response thread asks
+whether to drop its connection while it holds its session's lock.
 
 :class:`ServerControls` is the test-facing API of :class:`~._server.LocalRealtimeServer`
 and :class:`~._inprocess.InProcessTransport`: what a test observes (through each one's
@@ -30,6 +30,10 @@ from ._recorder import Connection, ConnectionRecord, Recorder
 __all__ = ["Faults", "ServerControls", "check_times"]
 
 _P = TypeVar("_P")
+
+# The official specification's example of a failed transcription.
+TRANSCRIPTION_ERROR_CODE = "audio_unintelligible"
+TRANSCRIPTION_ERROR_MESSAGE = "The audio could not be transcribed."
 
 # What api.openai.com says in a server_error event.
 SERVER_ERROR_MESSAGE = (
@@ -60,13 +64,14 @@ class Faults:
         self._fail: _Fault[OpeningFailure] | None = None
         self._hang: _Fault[bool] | None = None
         self._drop: _Fault[int] | None = None
+        self._transcription: _Fault[JsonObject] | None = None
         self.silent = threading.Event()
         """Set while the server plays a half-open peer (:meth:`ServerControls.half_open`)."""
 
     def set(
         self,
-        kind: Literal["reject", "fail", "hang", "drop"],
-        payload: HttpRefusal | OpeningFailure | bool | int,
+        kind: Literal["reject", "fail", "hang", "drop", "transcription"],
+        payload: HttpRefusal | OpeningFailure | bool | int | JsonObject,
         times: int | None,
     ) -> None:
         """Inject a counted fault (replacing one of the same kind)."""
@@ -78,6 +83,7 @@ class Faults:
         """Cancel every counted fault (the half-open switch stays as it is)."""
         with self._lock:
             self._reject = self._fail = self._hang = self._drop = None
+            self._transcription = None
 
     def take_rejection(self) -> HttpRefusal | None:
         """Consume one use of the injected rejection, if any."""
@@ -99,6 +105,13 @@ class Faults:
         """Consume one use of the injected response drop: after how many deltas, or None."""
         with self._lock:
             return self._take(self._drop)
+
+    def take_transcription_failure(self) -> JsonObject | None:
+        """Consume one use of the injected transcription failure: the ``error`` object of
+        the ``...input_audio_transcription.failed`` event to send instead of a transcript."""
+        with self._lock:
+            error = self._take(self._transcription)
+        return None if error is None else dict(error)
 
     def refusal(self, connection: Connection[Any]) -> HttpRefusal | None:
         """The HTTP answer instead of an upgrade: an injected one first, else admission's."""
@@ -278,6 +291,33 @@ class ServerControls:
             raise ValueError("after_deltas must be 0 or more")
         self._faults.set("drop", after_deltas, times)
 
+    def fail_transcriptions(
+        self,
+        times: int | None = 1,
+        *,
+        code: str | None = TRANSCRIPTION_ERROR_CODE,
+        message: str = TRANSCRIPTION_ERROR_MESSAGE,
+    ) -> None:
+        """Fail the next input audio transcriptions, as real servers do when they cannot
+        transcribe an item.
+
+        Instead of its ``...input_audio_transcription.delta`` and ``completed`` events, a
+        committed item gets ``conversation.item.input_audio_transcription.failed`` with
+        ``content_index`` 0 and ``error`` ``{"type": "transcription_error", "code": code,
+        "message": message, "param": null}`` (the defaults are the official example's); its
+        transcript stays null. The item and its ``input_audio_buffer.committed`` are as
+        usual. Applies to the next ``times`` transcriptions on any connection (Realtime
+        sessions with input audio transcription on, and transcription sessions), or every
+        one until :meth:`clear_faults` when ``None``. Replaces a previous failure.
+        """
+        error: JsonObject = {
+            "type": "transcription_error",
+            "code": code,
+            "message": message,
+            "param": None,
+        }
+        self._faults.set("transcription", error, times)
+
     def half_open(self, enabled: bool = True) -> None:
         """Play a half-open TCP peer (``True``) or a healthy one again (``False``).
 
@@ -352,7 +392,8 @@ class ServerControls:
 
     def clear_faults(self) -> None:
         """Cancel :meth:`reject_handshake`, :meth:`fail_after_accept`,
-        :meth:`hang_handshakes` and :meth:`drop_during_response`.
+        :meth:`hang_handshakes`, :meth:`drop_during_response` and
+        :meth:`fail_transcriptions`.
 
         The switches (:meth:`half_open`, and the socket server's ``answer_pings``) stay as
         they are; handshakes already hanging stay hung.

@@ -175,6 +175,7 @@ class InProcessConnection:
             options=self._transport._options,
             on_received=lambda event: recorder.record(record, event),
             take_response_drop=faults.take_response_drop,
+            take_transcription_failure=faults.take_transcription_failure,
             drop=lambda: self.end("dropped", detail="dropped by the test during a response"),
             intent=admission.intent,
         )

@@ -75,7 +75,12 @@ from ._vad import (
     VoiceActivityDetector,
 )
 
-__all__ = ["SEMANTIC_SILENCE_MS", "InputAudio", "TurnDetection", "read_turn_detection"]
+__all__ = [
+    "SEMANTIC_SILENCE_MS",
+    "InputAudio",
+    "TurnDetection",
+    "read_turn_detection",
+]
 
 _log = logging.getLogger("realtime_sync.testing")
 

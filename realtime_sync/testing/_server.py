@@ -506,6 +506,7 @@ class LocalRealtimeServer(ServerControls):
             register_thread=self._register_worker,
             on_received=endpoint.record,
             take_response_drop=self._faults.take_response_drop,
+            take_transcription_failure=self._faults.take_transcription_failure,
             drop=endpoint.drop,
             intent=admission.intent,
         )

@@ -88,6 +88,7 @@ class SessionSimulator(InputAudio):
         register_thread: Callable[[threading.Thread], None] | None = None,
         on_received: Callable[[JsonObject], None] | None = None,
         take_response_drop: Callable[[], int | None] | None = None,
+        take_transcription_failure: Callable[[], JsonObject | None] | None = None,
         drop: Callable[[], None] | None = None,
         intent: str | None = None,
     ) -> None:
@@ -106,6 +107,9 @@ class SessionSimulator(InputAudio):
             take_response_drop: Called as each response starts (with the session's lock
                 held; it must not wait for anything): ``None`` to stream it whole, or after
                 how many delta events to call ``drop`` instead of finishing it.
+            take_transcription_failure: Called as each input transcription is due (with
+                the session's lock held; it must not wait): ``None`` to transcribe it, or
+                the ``error`` of the ``...transcription.failed`` event to send instead.
             drop: Cuts the connection without a close frame (must not block).
             intent: ``"transcription"``: a transcription session from the start.
         """
@@ -122,6 +126,7 @@ class SessionSimulator(InputAudio):
         self._options = options
         self._on_received = on_received
         self._take_response_drop = take_response_drop
+        self._take_transcription_failure = take_transcription_failure
         self._drop = drop
         self._expired = False
         self._audio = bytearray()  # the input audio buffer

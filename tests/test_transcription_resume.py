@@ -1,0 +1,136 @@
+"""``transcribe()`` across a reconnect: the new session gets the settings and the audio not
+transcribed yet, items already transcribed are not sent again, and the iterator goes on."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import KEY
+
+from realtime_sync import (
+    ConnectionClosed,
+    RealtimeClient,
+    ReconnectPolicy,
+    TranscriptCompleted,
+)
+from realtime_sync._transcription_resume import KeptAudio
+from realtime_sync.testing import LocalRealtimeServer, recognize_speech, synthesize_speech
+
+pytestmark = pytest.mark.timeout(60)
+
+WAIT = 10.0
+SILENCE = bytes(2 * 24000)  # one second of PCM16 silence at 24 kHz
+FAST = {"initial_delay": 0.05, "max_delay": 0.2}
+
+
+def completed(pieces: list[Any]) -> list[TranscriptCompleted]:
+    return [piece for piece in pieces if isinstance(piece, TranscriptCompleted)]
+
+
+def client_of(server: LocalRealtimeServer, **options: Any) -> RealtimeClient:
+    """A transcription client of ``server`` (``with`` connects and closes it)."""
+    options.setdefault("reconnect", ReconnectPolicy(**FAST))
+    return RealtimeClient(api_key=KEY, url=server.url, intent="transcription", **options)
+
+
+def test_a_drop_between_turns_resumes_without_losing_or_repeating_speech() -> None:
+    first_done = threading.Event()
+    with LocalRealtimeServer(api_key=KEY) as server:
+        client = client_of(server, reconnect=ReconnectPolicy(gap_audio="queue", **FAST))
+        client.on(
+            "conversation.item.input_audio_transcription.completed",
+            lambda _event: first_done.set(),
+        )
+
+        def source() -> Iterator[bytes]:
+            yield synthesize_speech("hello world") + SILENCE
+            assert first_done.wait(WAIT)
+            yield synthesize_speech("second")  # sent, never transcribed: the drop follows
+            server.drop_connections()
+            yield synthesize_speech(" part")  # live or in the gap: kept either way
+
+        with client:
+            pieces = list(client.transcribe(source()))
+        done = completed(pieces)
+        assert [(piece.transcript, piece.resumed) for piece in done] == [
+            ("hello world", False),
+            ("second part", True),
+        ]
+        first, second = server.connections[0], server.connections[1]
+        assert len(server.connections) == 2
+        updates = [e for e in second.received if e["type"] == "session.update"]
+        assert updates and all(u["session"]["type"] == "transcription" for u in updates)
+        # The replay's (the configuration sent), then transcribe()'s own, then its barrier.
+        replayed, own = updates[0], updates[1]
+        for update in (replayed, own):
+            settings = update["session"]["audio"]["input"]
+            assert settings["transcription"] == {"model": "gpt-4o-transcribe"}
+        assert own["event_id"].startswith("transcribe_")
+        # The completed turn's speech went to the first session only.
+        resent = b"".join(
+            base64.b64decode(e["audio"])
+            for e in second.received
+            if e["type"] == "input_audio_buffer.append"
+        )
+        assert recognize_speech(resent.strip(b"\0")) == "second part"
+        assert any(e["type"] == "input_audio_buffer.append" for e in first.received)
+        # A transcription session has no conversation: its items are not recreated there.
+        assert not [e for e in second.received if e["type"] == "conversation.item.create"]
+
+
+def test_an_item_committed_but_not_transcribed_is_sent_again() -> None:
+    dropped = threading.Event()
+    holder: list[LocalRealtimeServer] = []
+
+    def hear(audio: bytes) -> str:
+        if not dropped.is_set():  # the first commit: the connection dies before its transcript
+            dropped.set()
+            holder[0].drop_connections()
+        return recognize_speech(audio) or "?"
+
+    with LocalRealtimeServer(api_key=KEY, transcribe=hear) as server:
+        holder.append(server)
+        client = client_of(server)  # gap_audio="drop": a bytes source waits instead
+        source = synthesize_speech("one") + SILENCE + synthesize_speech("two")
+        with client:
+            pieces = list(client.transcribe(source))
+        assert dropped.is_set()
+        assert [(p.transcript, p.resumed) for p in completed(pieces)] == [
+            ("one", True),
+            ("two", True),
+        ]
+
+
+def test_reconnect_false_ends_with_connection_closed() -> None:
+    with LocalRealtimeServer(api_key=KEY) as server:
+        client = client_of(server, reconnect=False)
+
+        def source() -> Iterator[bytes]:
+            yield synthesize_speech("cut")
+            server.drop_connections()
+            while True:  # a live source goes on until the iterator stops it
+                yield SILENCE
+
+        with client, pytest.raises(ConnectionClosed, match="transcribe\\(\\): the connection"):
+            for _ in client.transcribe(source(), turn_detection=None):
+                pass
+
+
+def test_the_audio_kept_is_bounded_and_trimmed_to_what_is_not_transcribed() -> None:
+    kept = KeptAudio(0.0, rate=1000, sample_width=1, limit_ms=100.0)  # a byte per ms
+    kept.add(bytes(range(60)), 60.0)
+    kept.committed("a", 30.0)
+    kept.add(bytes(range(60, 100)), 40.0)
+    kept.transcribed("a")  # the first 30 ms are not needed any more, mid-chunk
+    assert kept.complete and kept.uncommitted_ms == 70.0
+    assert b"".join(kept.restart()) == bytes(range(30, 100))
+    assert kept.timeline_ms == 70.0  # the new session's timeline
+    kept.add(bytes(40), 40.0)  # 110 ms: over the limit, the oldest goes
+    assert not kept.complete
+    kept.committed("b", None)
+    kept.transcribed("b")  # all transcribed: what was let go does not matter any more
+    assert kept.complete and kept.restart() == []
