@@ -4,110 +4,115 @@ Blocking calls, callbacks on a dispatcher thread, typed events and typed errors,
 Realtime server (:mod:`realtime_sync.testing`) to test against.
 """
 
-from ._calls import EphemeralClientSecret, RealtimeAPI, WebRTCCall
-from ._client import RealtimeClient
-from ._conversation import Item, UsageTotals
-from ._dispatch import Expectation
-from ._endpoints import Auth, Dialect, Handshake
-from ._errors import (
-    AlreadyConnectedError,
-    APIError,
-    AuthenticationError,
-    BadRequestError,
-    ClientClosed,
-    ConfigurationError,
-    ConnectionClosed,
-    InternalError,
-    InternalServerError,
-    InvalidEventError,
-    NotConnectedError,
-    PermissionDeniedError,
-    RateLimitError,
-    RealtimeError,
-    RealtimeTimeoutError,
-    RedirectError,
-    ResponseError,
-    ResponseInterruptedError,
-    SendQueueFullError,
-    TransportError,
-    UnknownEventTypeError,
-    WebhookVerificationError,
-    WouldDeadlockError,
-)
-from ._events_stream import EventStream
-from ._interruption import Interruption
-from ._reconnect import GapAudio, ReconnectPolicy
-from ._recording import Recording
-from ._replay import NotReplayed, ReplayReport
-from ._session import SessionState
-from ._tools import ToolArgumentsError, ToolRegistry
-from ._transcription import (
-    TranscriptCompleted,
-    TranscriptDelta,
-    TranscriptFailed,
-    TranscriptionError,
-    TranscriptPiece,
-)
-from ._translation import (
-    InputTranscriptDelta,
-    OutputAudioChunk,
-    OutputTranscriptDelta,
-    RealtimeTranslationClient,
-    TranslationPiece,
-)
-from ._translation_events import (
-    TRANSLATION_CLIENT_EVENTS,
-    TRANSLATION_SERVER_EVENTS,
-    TranslationInputTranscriptDeltaEvent,
-    TranslationOutputAudioDeltaEvent,
-    TranslationOutputTranscriptDeltaEvent,
-    TranslationSession,
-    TranslationSessionClosedEvent,
-    TranslationSessionEvent,
-    decode_translation_event,
-)
-from ._transport import (
-    EndKind,
-    EndSink,
-    FrameSink,
-    Transport,
-    TransportConnection,
-    TransportEnded,
-)
-from ._turns import Reply, ResponseHandle
-from .events import (
-    BETA_SERVER_EVENTS,
-    GA_SERVER_EVENTS,
-    BacklogEvent,
-    ClosedEvent,
-    ContentPart,
-    ContentPartEvent,
-    ConversationItem,
-    ConversationItemEvent,
-    ConversationUpdatedEvent,
-    ErrorDetail,
-    ErrorEvent,
-    GenericEvent,
-    HandlerErrorEvent,
-    InvalidFrameEvent,
-    ItemCompletedEvent,
-    Model,
-    OutputItemEvent,
-    RateLimit,
-    RateLimitsUpdatedEvent,
-    ReconnectedEvent,
-    ReconnectingEvent,
-    Response,
-    ResponseEvent,
-    ServerEvent,
-    Session,
-    SessionEvent,
-    SessionExpiringEvent,
-    SessionRolledOverEvent,
-    TextDeltaEvent,
-    TextDoneEvent,
-    decode_event,
-)
+import typing as _typing
+
+from ._lazy import lazy_exports as _lazy_exports
+
+if _typing.TYPE_CHECKING:
+    from ._calls import EphemeralClientSecret, RealtimeAPI, WebRTCCall
+    from ._client import RealtimeClient
+    from ._conversation import Item, UsageTotals
+    from ._dispatch import Expectation
+    from ._endpoints import Auth, Dialect, Handshake
+    from ._errors import (
+        AlreadyConnectedError,
+        APIError,
+        AuthenticationError,
+        BadRequestError,
+        ClientClosed,
+        ConfigurationError,
+        ConnectionClosed,
+        InternalError,
+        InternalServerError,
+        InvalidEventError,
+        NotConnectedError,
+        PermissionDeniedError,
+        RateLimitError,
+        RealtimeError,
+        RealtimeTimeoutError,
+        RedirectError,
+        ResponseError,
+        ResponseInterruptedError,
+        SendQueueFullError,
+        TransportError,
+        UnknownEventTypeError,
+        WebhookVerificationError,
+        WouldDeadlockError,
+    )
+    from ._events_stream import EventStream
+    from ._interruption import Interruption
+    from ._reconnect import GapAudio, ReconnectPolicy
+    from ._recording import Recording
+    from ._replay import NotReplayed, ReplayReport
+    from ._session import SessionState
+    from ._tools import ToolArgumentsError, ToolRegistry
+    from ._transcription import (
+        TranscriptCompleted,
+        TranscriptDelta,
+        TranscriptFailed,
+        TranscriptionError,
+        TranscriptPiece,
+    )
+    from ._translation import (
+        InputTranscriptDelta,
+        OutputAudioChunk,
+        OutputTranscriptDelta,
+        RealtimeTranslationClient,
+        TranslationPiece,
+    )
+    from ._translation_events import (
+        TRANSLATION_CLIENT_EVENTS,
+        TRANSLATION_SERVER_EVENTS,
+        TranslationInputTranscriptDeltaEvent,
+        TranslationOutputAudioDeltaEvent,
+        TranslationOutputTranscriptDeltaEvent,
+        TranslationSession,
+        TranslationSessionClosedEvent,
+        TranslationSessionEvent,
+        decode_translation_event,
+    )
+    from ._transport import (
+        EndKind,
+        EndSink,
+        FrameSink,
+        Transport,
+        TransportConnection,
+        TransportEnded,
+    )
+    from ._turns import Reply, ResponseHandle
+    from .events import (
+        BETA_SERVER_EVENTS,
+        GA_SERVER_EVENTS,
+        BacklogEvent,
+        ClosedEvent,
+        ContentPart,
+        ContentPartEvent,
+        ConversationItem,
+        ConversationItemEvent,
+        ConversationUpdatedEvent,
+        ErrorDetail,
+        ErrorEvent,
+        GenericEvent,
+        HandlerErrorEvent,
+        InvalidFrameEvent,
+        ItemCompletedEvent,
+        Model,
+        OutputItemEvent,
+        RateLimit,
+        RateLimitsUpdatedEvent,
+        ReconnectedEvent,
+        ReconnectingEvent,
+        Response,
+        ResponseEvent,
+        ServerEvent,
+        Session,
+        SessionEvent,
+        SessionExpiringEvent,
+        SessionRolledOverEvent,
+        TextDeltaEvent,
+        TextDoneEvent,
+        decode_event,
+    )
 
 __version__ = "0.1.0"
 
@@ -215,3 +220,117 @@ __all__ = [
     "decode_event",
     "decode_translation_event",
 ]
+
+# Imported on first use (see _lazy): importing the package, or the pytest plugin inside it,
+# costs nothing until a name is used. Type checkers see the imports above.
+if not _typing.TYPE_CHECKING:
+    __getattr__, __dir__ = _lazy_exports(
+        __name__,
+        {
+            "._calls": ("EphemeralClientSecret", "RealtimeAPI", "WebRTCCall"),
+            "._client": ("RealtimeClient",),
+            "._conversation": ("Item", "UsageTotals"),
+            "._dispatch": ("Expectation",),
+            "._endpoints": ("Auth", "Dialect", "Handshake"),
+            "._errors": (
+                "AlreadyConnectedError",
+                "APIError",
+                "AuthenticationError",
+                "BadRequestError",
+                "ClientClosed",
+                "ConfigurationError",
+                "ConnectionClosed",
+                "InternalError",
+                "InternalServerError",
+                "InvalidEventError",
+                "NotConnectedError",
+                "PermissionDeniedError",
+                "RateLimitError",
+                "RealtimeError",
+                "RealtimeTimeoutError",
+                "RedirectError",
+                "ResponseError",
+                "ResponseInterruptedError",
+                "SendQueueFullError",
+                "TransportError",
+                "UnknownEventTypeError",
+                "WebhookVerificationError",
+                "WouldDeadlockError",
+            ),
+            "._events_stream": ("EventStream",),
+            "._interruption": ("Interruption",),
+            "._reconnect": ("GapAudio", "ReconnectPolicy"),
+            "._recording": ("Recording",),
+            "._replay": ("NotReplayed", "ReplayReport"),
+            "._session": ("SessionState",),
+            "._tools": ("ToolArgumentsError", "ToolRegistry"),
+            "._transcription": (
+                "TranscriptCompleted",
+                "TranscriptDelta",
+                "TranscriptFailed",
+                "TranscriptionError",
+                "TranscriptPiece",
+            ),
+            "._translation": (
+                "InputTranscriptDelta",
+                "OutputAudioChunk",
+                "OutputTranscriptDelta",
+                "RealtimeTranslationClient",
+                "TranslationPiece",
+            ),
+            "._translation_events": (
+                "TRANSLATION_CLIENT_EVENTS",
+                "TRANSLATION_SERVER_EVENTS",
+                "TranslationInputTranscriptDeltaEvent",
+                "TranslationOutputAudioDeltaEvent",
+                "TranslationOutputTranscriptDeltaEvent",
+                "TranslationSession",
+                "TranslationSessionClosedEvent",
+                "TranslationSessionEvent",
+                "decode_translation_event",
+            ),
+            "._transport": (
+                "EndKind",
+                "EndSink",
+                "FrameSink",
+                "Transport",
+                "TransportConnection",
+                "TransportEnded",
+            ),
+            "._turns": ("Reply", "ResponseHandle"),
+            ".events": (
+                "BETA_SERVER_EVENTS",
+                "GA_SERVER_EVENTS",
+                "BacklogEvent",
+                "ClosedEvent",
+                "ContentPart",
+                "ContentPartEvent",
+                "ConversationItem",
+                "ConversationItemEvent",
+                "ConversationUpdatedEvent",
+                "ErrorDetail",
+                "ErrorEvent",
+                "GenericEvent",
+                "HandlerErrorEvent",
+                "InvalidFrameEvent",
+                "ItemCompletedEvent",
+                "Model",
+                "OutputItemEvent",
+                "RateLimit",
+                "RateLimitsUpdatedEvent",
+                "ReconnectedEvent",
+                "ReconnectingEvent",
+                "Response",
+                "ResponseEvent",
+                "ServerEvent",
+                "Session",
+                "SessionEvent",
+                "SessionExpiringEvent",
+                "SessionRolledOverEvent",
+                "TextDeltaEvent",
+                "TextDoneEvent",
+                "decode_event",
+            ),
+        },
+        submodules=("audio", "events", "tools", "webhooks", "testing"),
+    )

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import inspect
+import subprocess
+import sys
 import types
+
+import pytest
 
 import realtime_sync
 import realtime_sync.testing
@@ -18,12 +24,14 @@ def public_names(module: types.ModuleType) -> set[str]:
 
 
 def test_all_lists_every_public_name_of_the_package() -> None:
+    for name in realtime_sync.__all__:  # imported on first use
+        getattr(realtime_sync, name)
     assert set(realtime_sync.__all__) == public_names(realtime_sync)
     assert len(realtime_sync.__all__) == len(set(realtime_sync.__all__))
 
 
 def test_all_lists_every_public_name_of_testing() -> None:
-    for name in realtime_sync.testing.__all__:  # LocalRealtimeServer is imported on first use
+    for name in realtime_sync.testing.__all__:  # imported on first use
         getattr(realtime_sync.testing, name)
     assert set(realtime_sync.testing.__all__) == public_names(realtime_sync.testing)
 
@@ -72,3 +80,46 @@ def test_top_level_names_are_the_same_objects_as_in_events() -> None:
     assert shared
     for name in shared:
         assert getattr(realtime_sync, name) is getattr(realtime_sync.events, name)
+
+
+def _checked_imports(module: types.ModuleType) -> dict[str, str]:
+    """The names an ``__init__`` imports for type checkers, with the module of each."""
+    tree = ast.parse(inspect.getsource(module))
+    (block,) = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "_typing.TYPE_CHECKING"
+    ]
+    return {
+        alias.name: "." * node.level + (node.module or "")
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+
+
+@pytest.mark.parametrize("module", [realtime_sync, realtime_sync.testing])
+def test_what_type_checkers_see_is_what_is_imported_on_first_use(
+    module: types.ModuleType,
+) -> None:
+    checked = _checked_imports(module)
+    assert set(checked) == set(module.__all__) - {"__version__"}
+    for name, origin in checked.items():
+        assert getattr(module, name) is getattr(
+            importlib.import_module(origin, module.__name__), name
+        )
+    assert set(module.__all__) <= set(dir(module))
+
+
+def test_lazy_names_behave_as_attributes_do() -> None:
+    with pytest.raises(AttributeError, match="NoSuchName"):
+        realtime_sync.NoSuchName  # type: ignore[attr-defined]  # noqa: B018
+    assert not hasattr(realtime_sync, "_client_typo")
+    namespace: dict[str, object] = {}
+    exec("from realtime_sync import *", namespace)
+    assert set(realtime_sync.__all__) <= set(namespace)
+    code = "import realtime_sync; print(realtime_sync.webhooks.unwrap.__name__)"
+    shown = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert shown.stdout.strip() == "unwrap", shown.stderr

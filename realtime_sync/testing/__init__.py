@@ -238,21 +238,22 @@ and translated to :func:`translate_text` (``"[<language>] <text>"``, language ``
 
 import typing as _typing
 
-from .._endpoints import Dialect
-from ._admission import AuthMethod
-from ._answers import Failure, Refusal, Speech, Text, ToolCall
-from ._calls import CallRecord, IncomingCall, LocalCalls, sign_webhook
-from ._catalogue import KNOWN_MODELS
-from ._inprocess import InProcessTransport
-from ._playback import Playback, PlaybackError
-from ._recorder import ConnectionRecord
-from ._script import Rule, Script, ScriptedAnswer, Turn
-from ._simulator import SessionSimulator, SimulatorOptions
-from ._translation import TRANSLATION_MODELS, TranslationSimulator, translate_text
-from ._voice import recognize_speech, synthesize_speech
+from .._lazy import lazy_exports as _lazy_exports
 
 if _typing.TYPE_CHECKING:
+    from .._endpoints import Dialect
+    from ._admission import AuthMethod
+    from ._answers import Failure, Refusal, Speech, Text, ToolCall
+    from ._calls import CallRecord, IncomingCall, LocalCalls, sign_webhook
+    from ._catalogue import KNOWN_MODELS
+    from ._inprocess import InProcessTransport
+    from ._playback import Playback, PlaybackError
+    from ._recorder import ConnectionRecord
+    from ._script import Rule, Script, ScriptedAnswer, Turn
     from ._server import LocalRealtimeServer
+    from ._simulator import SessionSimulator, SimulatorOptions
+    from ._translation import TRANSLATION_MODELS, TranslationSimulator, translate_text
+    from ._voice import recognize_speech, synthesize_speech
 
 __all__ = [
     "KNOWN_MODELS",
@@ -286,11 +287,24 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> _typing.Any:
-    # Imported on first use: only the socket server needs the optional websockets package.
-    if name == "LocalRealtimeServer":
-        from ._server import LocalRealtimeServer
-
-        globals()[name] = LocalRealtimeServer
-        return LocalRealtimeServer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Imported on first use (see realtime_sync._lazy): only what a test uses is loaded, and the
+# socket server (which needs the optional websockets package) only when it is used.
+if not _typing.TYPE_CHECKING:
+    __getattr__, __dir__ = _lazy_exports(
+        __name__,
+        {
+            ".._endpoints": ("Dialect",),
+            "._admission": ("AuthMethod",),
+            "._answers": ("Failure", "Refusal", "Speech", "Text", "ToolCall"),
+            "._calls": ("CallRecord", "IncomingCall", "LocalCalls", "sign_webhook"),
+            "._catalogue": ("KNOWN_MODELS",),
+            "._inprocess": ("InProcessTransport",),
+            "._playback": ("Playback", "PlaybackError"),
+            "._recorder": ("ConnectionRecord",),
+            "._script": ("Rule", "Script", "ScriptedAnswer", "Turn"),
+            "._simulator": ("SessionSimulator", "SimulatorOptions"),
+            "._translation": ("TRANSLATION_MODELS", "TranslationSimulator", "translate_text"),
+            "._voice": ("recognize_speech", "synthesize_speech"),
+            "._server": ("LocalRealtimeServer",),
+        },
+    )

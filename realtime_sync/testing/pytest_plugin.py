@@ -31,9 +31,9 @@ marker's)::
 
 Both share a test key (``api_key`` on the server marker changes it for both). The socket
 server needs the ``server`` extra; without it only the tests that use these fixtures fail,
-with the command that installs it. This module imports only pytest: the server and the
-client are imported when a test uses a fixture (loading the plugin imports the
-``realtime_sync`` package, its parent, and nothing more).
+with the command that installs it. Every pytest run loads the plugin, so this module imports
+only pytest, and its parent packages import their names on first use: the server and the
+client are imported when a test uses a fixture.
 """
 
 from __future__ import annotations
