@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
+import attrs
+
 from ._conversation import ConversationState, UsageTotals, output_audio_format
 from ._conversations import Conversations
 from ._dialects import BETA_TO_GA
@@ -194,7 +196,8 @@ class RealtimeClient(Links, Handlers, Conversations):
                 ``realtime.call.incoming`` webhook, accepted with ``RealtimeAPI().calls``)
                 instead of starting a session: ``?call_id=`` replaces ``?model=``, so
                 ``model`` may not be given. GA only. After a drop the client joins again
-                without replaying the conversation, which the call's session keeps.
+                without replaying the conversation, which the call's session keeps (even
+                with a ``ReconnectPolicy(replay=True)``).
         """
         azure = any(
             value is not None
@@ -393,11 +396,11 @@ class RealtimeClient(Links, Handlers, Conversations):
 def _reconnect_policy(
     reconnect: bool | ReconnectPolicy, *, joins_call: bool
 ) -> ReconnectPolicy | None:
+    # A joined call keeps its session on the service side: rejoining must not send the
+    # conversation again (the service refuses items that already exist), whatever the policy.
     if isinstance(reconnect, ReconnectPolicy):
-        return reconnect
+        return attrs.evolve(reconnect, replay=False) if joins_call else reconnect
     if reconnect is True:
-        # A joined call keeps its session on the service side: rejoining must not send
-        # the conversation again.
         return ReconnectPolicy(replay=not joins_call)
     if reconnect is False:
         return None

@@ -28,6 +28,7 @@ from realtime_sync import (
     RealtimeAPI,
     RealtimeClient,
     RealtimeTimeoutError,
+    ReconnectPolicy,
     RedirectError,
     TransportError,
 )
@@ -408,13 +409,19 @@ def test_joining_an_accepted_call_starts_from_its_session(
     assert client.send_text("Who is calling?", timeout=5).text
 
 
+@pytest.mark.parametrize(
+    "reconnect", [True, ReconnectPolicy(initial_delay=0.05, replay=True)], ids=["default", "own"]
+)
 def test_a_dropped_join_joins_again_without_sending_the_conversation_again(
-    server: LocalRealtimeServer, make_client: Callable[..., RealtimeClient]
+    server: LocalRealtimeServer,
+    make_client: Callable[..., RealtimeClient],
+    reconnect: bool | ReconnectPolicy,
 ) -> None:
-    # The call's session lives on the service: a replay would repeat every item in it.
+    # The call's session lives on the service: a replay would repeat every item in it (and
+    # the service refuses an item that exists), whatever the policy says.
     call = server.calls.create_incoming()
     api(server).calls.accept(call.call_id, session=SESSION)
-    client = make_client(call_id=call.call_id)
+    client = make_client(call_id=call.call_id, reconnect=reconnect)
     client.connect(timeout=5)
     client.send_text("Who is calling?", timeout=5)
     back = client.expect("client.reconnected")
