@@ -418,11 +418,11 @@ class Supervisor:
         if self.policy is not None and self.policy.replay:
             with self._lock:
                 config = dict(self._config)
-            events, skipped = replay_events(self._state.items, self._dialect)
             if config.get("type") == "transcription":  # input transcripts, no conversation
                 reason = "a transcription session has no conversation to recreate it in"
                 skipped = [NotReplayed(item.id, reason) for item in self._state.items]
-                events = []
+            else:
+                events, skipped = replay_events(self._state.items, self._dialect)
         replayed: list[str] = []
         updated = False
         sent = dropped = 0
@@ -510,8 +510,11 @@ class Supervisor:
         policy = self.policy or self._lifetime  # not reconnecting: the notice, no rollover
         now = time.time()
         given = session.expires_at
-        expires_at = float(given) if isinstance(given, (int, float)) else 0.0
-        if expires_at <= now:
+        try:
+            expires_at = float(given) if isinstance(given, (int, float)) else 0.0
+        except OverflowError:  # an integer beyond any float (the stdlib JSON parser's)
+            expires_at = float("inf")
+        if not expires_at > now:  # past, missing, or NaN (the stdlib parser reads NaN)
             expires_at = now + (policy.session_seconds or default_session_seconds(self._azure))
         left = expires_at - now
         due = _Due("expiring", session.id, expires_at)
