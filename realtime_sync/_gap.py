@@ -6,7 +6,8 @@ brought back (:meth:`SendQueue.release`). Audio follows its own policy: dropped 
 counted, or kept up to a duration. Nothing is dropped silently: a full queue refuses the
 send with :class:`~realtime_sync.SendQueueFullError`, dropped audio is counted in the
 reconnect's report, and events still queued when the client gives up are counted in its
-``client.closed``.
+``client.closed``. A sender that resends by itself (``transcribe()``) excludes its events,
+which are then held back unsent, and asks which were (:meth:`SendQueue.withdraw`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class SendQueue:
         self._audio_ms = 0.0
         self._dropped = 0
         self._dropped_ms = 0.0
+        self._excluded: set[str] = set()  # prefixes of event ids never queued
+        self._withheld: set[str] = set()  # ids of such events sent while holding
 
     def hold(self) -> None:
         """Queue sends from now on (the lock must be held)."""
@@ -47,6 +50,9 @@ class SendQueue:
         (None for other events). Raises :class:`SendQueueFullError` when it does not fit."""
         if not self.holding:
             return False
+        if any(event_id.startswith(prefix) for prefix in self._excluded):
+            self._withheld.add(event_id)
+            return True
         policy = self._policy
         if audio_ms is not None and (
             policy.gap_audio == "drop"
@@ -76,17 +82,27 @@ class SendQueue:
         with self.lock:
             return any(queued == event_id for queued, _, _ in self._events)
 
-    def withdraw(self, event_id: str) -> bool:
-        """Take the event with this id back out of the queue, unsent; whether it was there
-        (its sender sends it again itself)."""
+    def exclude(self, prefix: str) -> None:
+        """Never queue the events whose id starts with ``prefix``, until :meth:`readmit`:
+        their sender sends them again itself after the reconnect, and asks
+        :meth:`withdraw` whether one was held back. Deciding under the lock, as the send
+        does, is what keeps the release from sending one before the sender could ask."""
         with self.lock:
-            for index, (queued, data, audio_ms) in enumerate(self._events):
-                if queued == event_id:
-                    del self._events[index]
-                    self._bytes -= len(data)
-                    self._audio_ms -= audio_ms
-                    return True
-            return False
+            self._excluded.add(prefix)
+
+    def readmit(self, prefix: str) -> None:
+        """Undo :meth:`exclude`."""
+        with self.lock:
+            self._excluded.discard(prefix)
+            self._withheld = {held for held in self._withheld if not held.startswith(prefix)}
+
+    def withdraw(self, event_id: str) -> bool:
+        """Whether the excluded event with this id (or a part of it, ``event_id.N``, when
+        it was split) was held back unsent; forgets it."""
+        with self.lock:
+            held = {h for h in self._withheld if h == event_id or h.startswith(f"{event_id}.")}
+            self._withheld -= held
+            return bool(held)
 
     def release(self, send: Callable[[bytes], None]) -> tuple[int, int, float]:
         """Send every queued event in order and stop holding (the lock must be held).

@@ -105,8 +105,9 @@ def transcribe(
     The session is reconfigured: run it on a transcription connection
     (``RealtimeClient(intent="transcription")``) or a beta one. Raises
     :class:`TranscriptionError` when the server refuses an event sent here,
-    :class:`ConnectionClosed` when the connection ends (also on a reconnect: the audio in
-    flight is lost; or what a send raises when it finds the connection gone first), and
+    :class:`ConnectionClosed` when the connection ends for good (``reconnect=False``,
+    reconnecting gave up, or a reconnect finds more untranscribed audio than is kept: see
+    ``RESEND_LIMIT_MS``; or what a send raises when it finds the connection gone first), and
     :class:`WouldDeadlockError` when called from a handler. Closing the generator early
     (``break``) stops sending; the events of the audio already sent still reach handlers.
 

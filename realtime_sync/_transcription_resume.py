@@ -19,8 +19,10 @@ __all__ = ["RESEND_LIMIT_MS", "KeptAudio"]
 
 RESEND_LIMIT_MS = 120_000.0
 """The most audio ``transcribe()`` keeps to send again after a reconnect: two minutes (5.8
-MB of PCM16 at 24 kHz, 1 MB of G.711). Only turns longer than that, or a source longer
-than that without turn detection, reach it."""
+MB of PCM16 at 24 kHz, 1 MB of G.711). Reached by turns longer than that, a source longer
+than that without turn detection, and also by a pause longer than that between turns: the
+audio after a transcribed turn is kept until the next turn's transcript comes, since only
+the turn detector knows where that turn starts."""
 
 
 @define

@@ -195,6 +195,8 @@ class TranscriptionRun:
             check_idle(self._client)
             _running.add(self._client)
         handler = self._events.put
+        gap = self._client._supervisor.gap
+        gap.exclude(self._prefix)  # our sends in a gap are not queued: the resume sends them
         try:
             for name in _EVENTS:
                 self._client.on(name, handler)
@@ -222,6 +224,7 @@ class TranscriptionRun:
             yield from self._guarded(self._finish, retry=True)
         finally:
             self._client.off(None, handler)
+            gap.readmit(self._prefix)
             _remember_timeline(self._client, self._kept.timeline_ms)
             with _running_lock:
                 _running.discard(self._client)
@@ -295,7 +298,12 @@ class TranscriptionRun:
 
     def _stream(self, chunk: bytes, ms: float) -> Iterator[TranscriptPiece]:
         """Send one chunk of the source, or keep it (or not) while reconnecting."""
-        if not (yield from self._live()):
+        try:
+            live = yield from self._live()
+        except _Resume:
+            self._kept.add(chunk, ms)  # read before the news of the new session: sent there
+            raise
+        if not live:
             self._keep_gap_audio(chunk, ms)
             return
         self._kept.add(chunk, ms)
@@ -346,7 +354,7 @@ class TranscriptionRun:
                 f"transcribe(): the connection was lost ({exc}); "
                 f"{self._kept.uncommitted_ms:.0f} ms of audio were not transcribed"
             ) from exc
-        # Lost just before the send, which the client then queued for the next connection.
+        # Lost just before the send, which the client then held back (see pieces()).
         if self._client._supervisor.gap.withdraw(event_id):
             self._paused = True
             return False

@@ -134,3 +134,65 @@ def test_the_audio_kept_is_bounded_and_trimmed_to_what_is_not_transcribed() -> N
     kept.committed("b", None)
     kept.transcribed("b")  # all transcribed: what was let go does not matter any more
     assert kept.complete and kept.restart() == []
+
+
+def appended(connection: Any) -> list[bytes]:
+    """The audio of each ``input_audio_buffer.append`` a server connection received."""
+    return [
+        base64.b64decode(e["audio"])
+        for e in connection.received
+        if e["type"] == "input_audio_buffer.append"
+    ]
+
+
+def test_a_chunk_read_as_the_new_session_arrives_is_not_lost() -> None:
+    # The source's next chunk comes once client.reconnected is in the run's queue: the run
+    # hears of the new session just as it is about to send the chunk.
+    back = threading.Event()
+    with LocalRealtimeServer(api_key=KEY) as server:
+        client = client_of(server, reconnect=ReconnectPolicy(gap_audio="queue", **FAST))
+
+        def source() -> Iterator[bytes]:
+            # Registered now, after transcribe()'s own handler: the run has the news first.
+            client.on("client.reconnected", lambda _event: back.set())
+            yield synthesize_speech("second")
+            server.drop_connections()
+            assert back.wait(WAIT)
+            yield synthesize_speech(" part")
+
+        with client:
+            pieces = list(client.transcribe(source()))
+        assert [(p.transcript, p.resumed) for p in completed(pieces)] == [("second part", True)]
+
+
+def test_a_send_caught_by_the_drop_is_not_sent_twice_to_the_new_session() -> None:
+    # The drop comes as a chunk is being sent, which the client then holds for the new
+    # session; the reconnect completes before transcribe() can take it back (a preempted
+    # thread). The new session must get that chunk once, from the resume only.
+    lost, back = threading.Event(), threading.Event()
+    second = synthesize_speech("two")
+    with LocalRealtimeServer(api_key=KEY) as server:
+        client = client_of(server, reconnect=ReconnectPolicy(gap_audio="queue", **FAST))
+        client.on("client.reconnecting", lambda _event: lost.set())
+        client.on("client.reconnected", lambda _event: back.set())
+        real_send = client.send
+
+        def send(event: Any) -> str:
+            if (
+                event.get("type") == "input_audio_buffer.append"
+                and event.get("audio") == (base64.b64encode(second).decode("ascii"))
+                and not lost.is_set()
+            ):
+                server.drop_connections()
+                assert lost.wait(WAIT)  # now holding: the send is not sent to the old one
+                event_id = real_send(event)
+                assert back.wait(WAIT)  # the new session is there, and got what was queued
+                return event_id
+            return real_send(event)
+
+        client.send = send  # type: ignore[method-assign]
+        with client:
+            pieces = list(client.transcribe(iter([synthesize_speech("one") + SILENCE, second])))
+        assert [(p.transcript, p.resumed) for p in completed(pieces)][-1] == ("two", True)
+        assert " ".join(p.transcript for p in completed(pieces)) == "one two"
+        assert appended(server.connections[1]).count(second) == 1
