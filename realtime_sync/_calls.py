@@ -175,7 +175,10 @@ def _offer(sdp: object) -> bytes:
         raise ConfigurationError("sdp must be the SDP offer as a non-empty string")
     if not sdp.startswith("v="):  # every SDP description starts with its version line
         raise ConfigurationError(f"sdp is not an SDP offer (it starts {sdp[:20]!r}, not 'v=')")
-    return sdp.encode()
+    try:
+        return sdp.encode()
+    except UnicodeEncodeError:  # a lone surrogate: no peer connection wrote this
+        raise ConfigurationError("sdp is not valid Unicode (it holds a lone surrogate)") from None
 
 
 def _webrtc_call(reply: HttpReply) -> WebRTCCall:
@@ -491,12 +494,26 @@ def _proxy(
         if port is not None or auth is not None:
             raise ConfigurationError("http_proxy_port and http_proxy_auth need http_proxy_host")
         return None
-    try:
-        number = int(port) if port is not None else 0
+    if (
+        not isinstance(host, str)
+        or not host
+        or any(c.isspace() or not c.isprintable() for c in host)
+    ):
+        raise ConfigurationError(f"http_proxy_host must be a host name; got {host!r}")
+    try:  # not a float or a bool: int() would quietly make 1.5 or True port 1
+        number = int(port) if isinstance(port, (int, str)) and not isinstance(port, bool) else 0
     except ValueError:
         number = 0
     if not 0 < number < 65536:
         raise ConfigurationError(f"http_proxy_port must be a port number; got {port!r}")
     if auth is not None:
+        # A "user:password" string would be taken apart letter by letter. Not shown.
+        if not (
+            isinstance(auth, (tuple, list))
+            and len(auth) == 2
+            and all(isinstance(part, str) for part in auth)
+        ):
+            raise ConfigurationError("http_proxy_auth must be a (user name, password) pair")
         register_secret(auth[1])
+        auth = (auth[0], auth[1])
     return HttpProxy(host, number, auth)

@@ -7,7 +7,8 @@ upgrade does: the response is reported as a :class:`TransportEnded` and mapped b
 :func:`realtime_sync._failures.failure`, the one place that maps statuses to errors.
 Redirects are never followed (the credential would go along), nothing is retried, and the
 key never reaches a log line, an exception or a ``repr``. The timeout bounds the whole
-request, from connecting to the reply's last byte: a watchdog shuts the socket at the
+request, from connecting (each of the host's addresses gets only the time left; looking
+the name up is not bounded) to the reply's last byte: a watchdog shuts the socket at the
 deadline, so a server that answers a byte at a time cannot hold it longer. Through a
 proxy the request goes in an HTTP CONNECT tunnel, as the WebSocket client's does.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.client
+import ipaddress
 import json
 import logging
 import math
@@ -24,6 +26,7 @@ import secrets
 import socket
 import ssl
 import threading
+import time
 import unicodedata
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
@@ -168,9 +171,14 @@ def choose_proxy(
 
 
 def _exempt(host: str, entries: Sequence[str]) -> bool:
-    """Whether ``no_proxy`` entries name ``host``: ``*``, the host, or a domain it is in
-    (``example.com`` or ``.example.com``); a ``:port`` on an entry is ignored."""
+    """Whether ``no_proxy`` entries name ``host``: ``*``, the host, a domain it is in
+    (``example.com`` or ``.example.com``), or for an IP address a network holding it
+    (``10.0.0.0/8``, as the WebSocket client reads it); a ``:port`` on an entry is ignored."""
     host = host.lower().rstrip(".")
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
     for entry in entries:
         name = entry.strip().lower().lstrip(".")
         if name == "*":
@@ -179,7 +187,17 @@ def _exempt(host: str, entries: Sequence[str]) -> bool:
             name = name.split(":")[0]
         if name and (host == name or host.endswith("." + name)):
             return True
+        if address is not None and "/" in name and _in_network(address, name):
+            return True
     return False
+
+
+def _in_network(address: ipaddress.IPv4Address | ipaddress.IPv6Address, entry: str) -> bool:
+    """Whether ``address`` is in the network ``entry`` names, e.g. ``10.0.0.0/8``."""
+    try:
+        return address in ipaddress.ip_network(entry, strict=False)
+    except ValueError:  # not a network: an entry for some other tool
+        return False
 
 
 @frozen
@@ -295,6 +313,8 @@ class HttpEndpoint:
         if error is not None:
             raise error
         if 200 <= response.status < 300:
+            if len(reply) > _MAX_BODY:  # read only so far: what came is cut short
+                raise TransportError(f"POST {display}: the reply is larger than 16 MiB")
             return HttpReply(
                 status=response.status,
                 headers={name.lower(): value for name, value in response.getheaders()},
@@ -349,6 +369,8 @@ class _Deadline:
 
     def __init__(self, seconds: float) -> None:
         self.expired = False
+        self._seconds = seconds
+        self._ends = math.inf  # set by start()
         self._lock = threading.Lock()
         self._done = False
         self._socket: socket.socket | None = None
@@ -357,7 +379,12 @@ class _Deadline:
         self._timer.name = "realtime_sync-http-deadline"
 
     def start(self) -> None:
+        self._ends = time.monotonic() + self._seconds
         self._timer.start()
+
+    def remaining(self) -> float:
+        """Seconds until the deadline (none left: 0 or less)."""
+        return self._ends - time.monotonic()
 
     def watch(self, sock: socket.socket) -> None:
         """Watch the connected socket (a duplicate: TLS takes the original over)."""
@@ -396,15 +423,39 @@ class _Watched(http.client.HTTPConnection):
     a proxy's CONNECT exchange included."""
 
     def watch(self, deadline: _Deadline) -> None:
-        # http.client opens every socket (the proxy's too) through this attribute.
-        opened: Callable[..., socket.socket] = self.__dict__["_create_connection"]
+        # http.client opens every socket (the proxy's too) through this attribute. Not
+        # socket.create_connection: it gives each of a host's addresses the whole timeout,
+        # so a host with several unreachable ones (IPv6 broken here, say) took a multiple.
+        def connect(
+            address: tuple[str, int], timeout: float, source_address: Any = None
+        ) -> socket.socket:
+            host, port = address
+            failure: OSError = OSError(f"no address found for {host}")
+            for family, kind, proto, _, target in socket.getaddrinfo(
+                host, port, 0, socket.SOCK_STREAM
+            ):
+                left = min(timeout, deadline.remaining())
+                if left <= 0:
+                    failure = TimeoutError(f"no address of {host} answered in time")
+                    break
+                sock = socket.socket(family, kind, proto)
+                try:
+                    sock.settimeout(left)
+                    if source_address:
+                        sock.bind(source_address)
+                    sock.connect(target)
+                except BaseException as exc:
+                    sock.close()
+                    if not isinstance(exc, OSError):
+                        raise
+                    failure = exc
+                    continue
+                sock.settimeout(timeout)
+                deadline.watch(sock)
+                return sock
+            raise failure
 
-        def watched(*args: Any, **kwargs: Any) -> socket.socket:
-            sock = opened(*args, **kwargs)
-            deadline.watch(sock)
-            return sock
-
-        self.__dict__["_create_connection"] = watched
+        self.__dict__["_create_connection"] = connect
 
 
 class _WatchedHTTP(_Watched):

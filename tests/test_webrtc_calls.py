@@ -267,6 +267,44 @@ def test_a_body_that_is_no_offer_is_a_400_json_error(
     assert reply["error"]["type"] == "invalid_request_error"
 
 
+@pytest.mark.parametrize("length", ["abc", "-5", "1_0", "9" * 5000])
+def test_a_content_length_that_is_no_number_is_a_400_not_a_dropped_connection(
+    server: LocalRealtimeServer, length: str
+) -> None:
+    # The handler died in int() and closed the connection with no answer.
+    host, port = server.http_base_url.split("/")[2].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(
+            f"POST /v1/realtime/calls HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {KEY}\r\nContent-Type: application/sdp\r\n"
+            f"Content-Length: {length}\r\n\r\n{OFFER}".encode()
+        )
+        reply = conn.makefile("rb").read()
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 400 ")
+    assert json.loads(body)["error"]["type"] == "invalid_request_error"
+    assert server.calls.requests == []
+
+
+@pytest.mark.parametrize("model", [["gpt-realtime"], {"name": "gpt-realtime"}, 5])
+def test_a_model_that_is_not_a_string_is_a_400_not_a_dropped_connection(
+    model: Any,
+) -> None:
+    # With a list of models, an unhashable one raised in the handler: no answer at all.
+    with LocalRealtimeServer(api_key=KEY, models=["gpt-realtime"]) as server:
+        client = api(server)
+        incoming = server.calls.create_incoming()
+        attempts: list[Callable[[], object]] = [
+            lambda: client.calls.create(OFFER, session={"model": model}),
+            lambda: client.calls.accept(incoming.call_id, session={"model": model}),
+            lambda: client.client_secrets.create(session={"model": model}),
+        ]
+        for attempt in attempts:
+            with pytest.raises(BadRequestError) as caught:
+                attempt()
+            assert (caught.value.code, caught.value.param) == ("invalid_type", "model")
+
+
 def multipart_cases() -> list[tuple[bytes, str, str]]:
     good, kind = multipart(
         [("sdp", "application/sdp", OFFER.encode()), ("session", "application/json", b"{}")]
@@ -316,7 +354,11 @@ def test_the_server_s_failures_and_delays_apply_to_creation(server: LocalRealtim
 # What our client refuses
 
 
-@pytest.mark.parametrize("offer", ["", "   ", "hello", "\r\nv=0", None, b"v=0\r\n"])
+@pytest.mark.parametrize(
+    # The last one raised UnicodeEncodeError, not a ConfigurationError.
+    "offer",
+    ["", "   ", "hello", "\r\nv=0", None, b"v=0\r\n", OFFER + "a=x:\udc80\r\n"],
+)
 def test_an_offer_that_is_not_sdp_text_is_refused_before_sending(
     server: LocalRealtimeServer, offer: Any
 ) -> None:
@@ -359,6 +401,16 @@ def test_a_reply_without_a_call_or_an_answer_is_a_transport_error(
     with RawPeer(replying(201, headers, body)) as peer:
         client = RealtimeAPI(KEY, base_url=f"http://127.0.0.1:{peer.port}/v1")
         with pytest.raises(TransportError, match=match):
+            client.calls.create(OFFER)
+
+
+def test_an_answer_larger_than_the_limit_is_refused_not_cut_short() -> None:
+    # Its first 16 MiB and a byte came back as the call's SDP answer.
+    body = ANSWER + b"a=x\r\n" * (2**22)
+    location = {"Location": "/v1/realtime/calls/rtc_1"}
+    with RawPeer(replying(201, location, body)) as peer:
+        client = RealtimeAPI(KEY, base_url=f"http://127.0.0.1:{peer.port}/v1", timeout=20)
+        with pytest.raises(TransportError, match="larger than 16 MiB"):
             client.calls.create(OFFER)
 
 

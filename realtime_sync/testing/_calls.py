@@ -40,6 +40,7 @@ __all__ = [
     "IncomingCall",
     "LocalCalls",
     "apply_preset",
+    "error_answer",
     "merge_session",
     "sign_webhook",
 ]
@@ -126,7 +127,10 @@ class HttpAnswer:
     """The body's type."""
 
 
-def _error(status: int, code: str | None, message: str, param: str | None = None) -> HttpAnswer:
+def error_answer(
+    status: int, code: str | None, message: str, param: str | None = None
+) -> HttpAnswer:
+    """An OpenAI error body with ``status``."""
     kind = "invalid_request_error" if status < 500 else "server_error"
     error = {"message": message, "type": kind, "param": param, "code": code}
     return HttpAnswer(status, {"error": error})
@@ -215,7 +219,7 @@ class LocalCalls:
     ) -> None:
         """Answer the next ``count`` HTTP requests with ``status`` and an OpenAI error body
         (``Retry-After`` and such in ``headers``) instead of serving them."""
-        answer = _error(status, code, message or f"Test failure with HTTP {status}.")
+        answer = error_answer(status, code, message or f"Test failure with HTTP {status}.")
         answer = attrs.evolve(answer, headers=dict(headers or {}))
         with self._lock:
             self._faults += [_Fault(answer, 0.0)] * count
@@ -266,7 +270,7 @@ class LocalCalls:
     def _serve(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpAnswer:
         prefix = next((p for p in _API_PREFIXES if path.startswith(p + "/realtime/")), None)
         if prefix is None or method != "POST":
-            return _error(404, None, f"Invalid URL ({method} {path})")
+            return error_answer(404, None, f"Invalid URL ({method} {path})")
         key = _presented_key(headers)
         parts = path[len(prefix) :].strip("/").split("/")
         if parts == ["realtime", "calls"]:  # an SDP offer, not JSON; ephemeral keys welcome
@@ -277,16 +281,16 @@ class LocalCalls:
         try:
             request = json.loads(body) if body.strip() else {}
         except ValueError:
-            return _error(400, "invalid_json", "The body is not valid JSON.")
+            return error_answer(400, "invalid_json", "The body is not valid JSON.")
         if not isinstance(request, dict):
-            return _error(400, "invalid_type", "The body must be a JSON object.")
+            return error_answer(400, "invalid_type", "The body must be a JSON object.")
         if parts == ["realtime", "client_secrets"]:
             return self._mint(request, translation=False)
         if parts == ["realtime", "translations", "client_secrets"]:
             return self._mint(request, translation=True)
         if len(parts) == 4 and parts[:2] == ["realtime", "calls"]:
             return self._control(parts[2], parts[3], request)
-        return _error(404, None, f"Invalid URL ({method} {path})")
+        return error_answer(404, None, f"Invalid URL ({method} {path})")
 
     def _check_key(self, key: str) -> HttpAnswer | None:
         if key and (
@@ -294,7 +298,7 @@ class LocalCalls:
         ):
             return None
         message = "Incorrect API key provided." if key else "You didn't provide an API key."
-        return _error(401, "invalid_api_key", message)
+        return error_answer(401, "invalid_api_key", message)
 
     def _mint(self, request: JsonObject, *, translation: bool) -> HttpAnswer:
         seconds = _DEFAULT_KEY_SECONDS
@@ -304,7 +308,7 @@ class LocalCalls:
                 expires_after.get("seconds", seconds) if isinstance(expires_after, dict) else 0
             )
             if not isinstance(seconds, int) or not _KEY_SECONDS[0] <= seconds <= _KEY_SECONDS[1]:
-                return _error(
+                return error_answer(
                     400,
                     "invalid_value",
                     "expires_after.seconds must be an integer from 10 to 7200.",
@@ -312,14 +316,18 @@ class LocalCalls:
                 )
         config = request.get("session")
         if translation and not isinstance(config, dict):
-            return _error(
+            return error_answer(
                 400,
                 "missing_required_parameter",
                 "Missing required parameter: 'session'.",
                 "session",
             )
         if config is not None and not isinstance(config, dict):
-            return _error(400, "invalid_type", "'session' must be an object.", "session")
+            return error_answer(400, "invalid_type", "'session' must be an object.", "session")
+        # Only the model's type: translation models are not in the server's list.
+        refusal = None if config is None else self._model_refusal(config, listed=False)
+        if refusal is not None:
+            return refusal
         expires_at = int(self.clock()) + seconds
         session = self._session(config or {}, kind="translation" if translation else None)
         value = "ek_" + secrets.token_hex(16)
@@ -337,15 +345,15 @@ class LocalCalls:
             if refusal is not None:
                 return refusal
         elif minted[0] <= self.clock():  # refused even when the server takes any key
-            return _error(401, "invalid_api_key", "The ephemeral key has expired.")
+            return error_answer(401, "invalid_api_key", "The ephemeral key has expired.")
         try:
             offer = read_offer(content_type, body)
         except OfferError as error:
-            return _error(400, error.code, error.message, error.param)
+            return error_answer(400, error.code, error.message, error.param)
         config = offer.session
         if config is not None and config.get("type") != "realtime":
             message = "'session.type' must be 'realtime'."
-            return _error(400, "invalid_value", message, "session.type")
+            return error_answer(400, "invalid_value", message, "session.type")
         refusal = None if config is None else self._model_refusal(config)
         if refusal is not None:
             return refusal
@@ -358,12 +366,15 @@ class LocalCalls:
         sdp = answer_sdp(offer.sdp, call_id)
         return HttpAnswer(201, sdp, {"Location": location}, content_type="application/sdp")
 
-    def _model_refusal(self, config: JsonObject) -> HttpAnswer | None:
-        """The refusal of a session configuration naming a model this server lacks."""
+    def _model_refusal(self, config: JsonObject, *, listed: bool = True) -> HttpAnswer | None:
+        """The refusal of a session configuration whose model is not a string, or (when
+        ``listed``) one this server lacks."""
         model = config.get("model")
-        if model is not None and self._models is not None and model not in self._models:
+        if model is not None and not isinstance(model, str):  # a list is not even hashable
+            return error_answer(400, "invalid_type", "'model' must be a string.", "model")
+        if listed and model is not None and self._models is not None and model not in self._models:
             message = f"The model '{model}' does not exist or you do not have access to it."
-            return _error(400, "model_not_found", message, "model")
+            return error_answer(400, "model_not_found", message, "model")
         return None
 
     def _session(self, config: JsonObject, *, kind: str | None = None) -> JsonObject:
@@ -380,7 +391,7 @@ class LocalCalls:
         with self._lock:
             call = self._calls.get(call_id)
             if call is None or action not in ("accept", "reject", "refer", "hangup"):
-                return _error(404, "call_not_found", f"No call found with id '{call_id}'.")
+                return error_answer(404, "call_not_found", f"No call found with id '{call_id}'.")
             outcome = self._next_state(call, action, request)
             if isinstance(outcome, HttpAnswer):
                 return outcome
@@ -397,12 +408,12 @@ class LocalCalls:
             action, ("accepted", "referred")
         )
         if call.state not in wanted:
-            return _error(
+            return error_answer(
                 400, "invalid_call_state", f"The call is {call.state}; cannot {action} it."
             )
         if action == "accept":
             if request.get("type") != "realtime":
-                return _error(
+                return error_answer(
                     400, "invalid_value", "'type' must be 'realtime' to accept a call.", "type"
                 )
             refusal = self._model_refusal(request)
@@ -412,12 +423,14 @@ class LocalCalls:
         if action == "reject":
             status = request.get("status_code", 603)
             if not isinstance(status, int) or not 400 <= status <= 699:
-                return _error(400, "invalid_value", "'status_code' must be a SIP error status.")
+                return error_answer(
+                    400, "invalid_value", "'status_code' must be a SIP error status."
+                )
             return attrs.evolve(call, state="rejected", status_code=status)
         if action == "refer":
             target = request.get("target_uri")
             if not isinstance(target, str) or not target:
-                return _error(
+                return error_answer(
                     400, "missing_required_parameter", "Missing 'target_uri'.", "target_uri"
                 )
             return attrs.evolve(call, state="referred", target_uri=target)

@@ -16,7 +16,7 @@ from typing import Any
 
 from .._secrets import redact
 from ._admission import lower_headers
-from ._calls import LocalCalls
+from ._calls import HttpAnswer, LocalCalls, error_answer
 from ._catalogue import JsonObject
 
 __all__ = ["HttpSide"]
@@ -54,12 +54,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer()
 
     def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(min(length, _MAX_BODY)) if length > 0 else b""
+        length = (self.headers.get("Content-Length") or "0").strip()
+        # int() took "-5" and "1_0", and raises past 4300 digits.
+        if not (length.isascii() and length.isdigit() and len(length) <= 18):
+            self._send(error_answer(400, None, "The Content-Length header is not a number."))
+            return
+        body = self.rfile.read(min(int(length), _MAX_BODY))
         headers = lower_headers(self.headers.items())
         answer = self.server.calls.handle(self.command, self.path.split("?")[0], headers, body)
         if answer.delay > 0 and self.server.halted.wait(answer.delay):
             return  # stopping: drop the request unanswered
+        self._send(answer)
+
+    def _send(self, answer: HttpAnswer) -> None:
         payload = _encoded(answer.body)
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
