@@ -3,15 +3,22 @@ one conversation, one configuration, one response state, as on the real service.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import os
+import socket
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from conftest import KEY
+from rawpeer import read_request
 
 from realtime_sync import RealtimeAPI, RealtimeClient
 from realtime_sync.testing import LocalRealtimeServer
+from realtime_sync.testing._shared_sessions import ENDING_GRACE, MAX_BACKLOG
 
 SESSION = {
     "type": "realtime",
@@ -249,3 +256,78 @@ def test_the_session_lifetime_counts_once_for_the_call() -> None:
         finally:
             for client in clients:
                 client.close(timeout=TIMEOUT)
+
+
+@contextlib.contextmanager
+def raw_join(server: LocalRealtimeServer, call_id: str) -> Iterator[socket.socket]:
+    """A join that reads its upgrade answer and nothing more (a small receive buffer, so
+    that the server's writes to it block soon)."""
+    host, port = server.url.split("/")[2].rsplit(":", 1)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(TIMEOUT)
+    try:
+        sock.connect((host, int(port)))
+        nonce = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            f"GET /v1/realtime?call_id={call_id} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {nonce}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Authorization: Bearer {KEY}\r\n\r\n".encode()
+        )
+        assert read_request(sock).startswith(b"HTTP/1.1 101 ")
+        yield sock
+    finally:
+        sock.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_join_that_stops_reading_is_cut_and_slows_no_other(
+    server: LocalRealtimeServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    call_id = accepted_call(server)
+    reader = join(make_client, call_id)
+    text = "x" * 2**20  # each item goes out twice (added, done): 2 MiB per item to each join
+    items = (MAX_BACKLOG + 8 * 2**20) // 2**20  # past the limit and the kernel's buffers
+    with raw_join(server, call_id) as stalled:
+        server.wait_for_connections(2, TIMEOUT)
+        for n in range(items):  # the reader gets each item while the stalled join is full
+            add_item(reader, [reader], f"{n}{text}")
+        # Cut: what the kernel buffered, then the end of the stream, no close frame.
+        received = 0
+        while chunk := stalled.recv(2**16):
+            received += len(chunk)
+        assert received < MAX_BACKLOG
+    assert "stopped reading" in caplog.text
+    # The session goes on for the join that reads.
+    assert reader.send_text("Still there?", timeout=TIMEOUT).text == "You said: Still there?"
+    assert [record.open for record in server.connections] == [True, False]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("ending", ["hangup", "expiry"])
+def test_a_join_that_stopped_reading_is_cut_when_the_call_ends(
+    server: LocalRealtimeServer, make_client: MakeClient, ending: str
+) -> None:
+    call_id = accepted_call(server)
+    reader = join(make_client, call_id, reconnect=False)
+    with raw_join(server, call_id) as stalled:
+        server.wait_for_connections(2, TIMEOUT)
+        for n in range(20):  # 8 MB for the stalled join: stuck, but under the limit
+            add_item(reader, [reader], f"{n}{'x' * 200_000}")
+        closed = reader.expect("client.closed")
+        if ending == "hangup":
+            RealtimeAPI(KEY, base_url=server.http_base_url).calls.hangup(call_id)
+        else:
+            server.expire_sessions()
+        assert closed.wait(TIMEOUT).code == (1000 if ending == "hangup" else 1001)
+        # Its close cannot get past what it has not read: it is cut after a grace period.
+        deadline = time.monotonic() + ENDING_GRACE + TIMEOUT
+        while server.connections[1].open:  # no event tells a cut: poll, bounded
+            assert time.monotonic() < deadline, "the stalled join is still open"
+            threading.Event().wait(0.05)
+        received = 0
+        while chunk := stalled.recv(2**16):  # what the kernel buffered, then the end
+            received += len(chunk)
+        assert received < 20 * 400_000
+    assert [record.open for record in server.connections] == [False, False]

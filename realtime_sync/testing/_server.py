@@ -38,18 +38,9 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from .._endpoints import Dialect
-from ._admission import (
-    AuthMethod,
-    HttpRefusal,
-    lower_headers,
-    split_subprotocols,
-)
+from ._admission import AuthMethod, HttpRefusal, lower_headers, split_subprotocols
 from ._calls import LocalCalls, apply_preset
-from ._catalogue import (
-    KNOWN_MODELS,
-    check_close,
-    pushed_frame,
-)
+from ._catalogue import KNOWN_MODELS, check_close, pushed_frame
 from ._faults import ServerControls
 from ._http_server import HttpSide
 from ._logs import server_log as _log
@@ -96,7 +87,8 @@ class LocalRealtimeServer(ServerControls):
     (:mod:`._shared_sessions`): one conversation, configuration and response state; each
     join gets its own ``session.created``, every event of the session goes to every join,
     and an ``error`` answering a client event only to the join that sent it. The session
-    outlives its joins until the call is hung up.
+    outlives its joins until the call is hung up. A join that stops reading is cut once
+    16 MiB of events wait for it; it delays no other join.
 
     With ``ssl_context`` it serves TLS: :attr:`url` is ``wss://...`` and
     :attr:`azure_endpoint` ``https://...``.
@@ -381,20 +373,30 @@ class LocalRealtimeServer(ServerControls):
         """Start a closing handshake with ``code`` and ``reason`` on every open connection.
 
         Returns at once; the handshakes finish in the background (bounded by a short
-        timeout when a client does not answer).
+        timeout when a client does not answer, or stopped reading: then it is cut).
         """
         check_close(code, reason)
         for connection in self._recorder.open_connections():
-            self._in_background(functools.partial(connection.transport.close, code, reason))
+            self._close_in_background(connection.transport, code, reason)
 
-    def _in_background(self, work: Callable[[], None]) -> None:
+    def _close_in_background(self, ws: ServerConnection, code: int, reason: str) -> None:
+        # A send blocked on a peer that stopped reading holds the connection's lock, so
+        # close() would wait for it for good; like a real server giving up on a closing
+        # handshake, cut the connection when the close has not ended in time.
+        watchdog = threading.Timer(_CLOSE_TIMEOUT + 1.0, self._cut, (ws,))
+        watchdog.daemon = True
+
         def run() -> None:
-            with contextlib.suppress(ConnectionClosed):  # the client left first
-                work()
+            try:
+                with contextlib.suppress(ConnectionClosed):  # the client left first
+                    ws.close(code, reason)
+            finally:
+                watchdog.cancel()
 
         closer = threading.Thread(target=run, name="realtime_sync-local-server-close", daemon=True)
         with self._cond:
-            self._closers.append(closer)
+            self._closers += [closer, watchdog]
+        watchdog.start()
         closer.start()
 
     def _end_call(self, call_id: str) -> None:
@@ -403,8 +405,7 @@ class LocalRealtimeServer(ServerControls):
         self._call_sessions.end(call_id)
         for connection in self._recorder.open_connections():
             if connection.admission.call_id == call_id:
-                close = functools.partial(connection.transport.close, 1000, "call ended")
-                self._in_background(close)
+                self._close_in_background(connection.transport, 1000, "call ended")
 
     def answer_pings(self, enabled: bool) -> None:
         """Answer client pings (``True``, the default) or silently ignore them (``False``).

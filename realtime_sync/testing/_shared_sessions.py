@@ -25,7 +25,10 @@ The rules, as a test sees them:
   is joined.
 - The session ends at hangup, when it expires (``session_lifetime`` counts from the first
   join; every join gets ``session_expired`` and close 1001), or when a response drop
-  (``drop_during_response``) cuts every join, as a server crash would. A later join of a
+  (``drop_during_response``) cuts every join, as a server crash would. A join that has
+  not got its close or cut :data:`ENDING_GRACE` seconds later (its writer is stuck on a
+  peer that stopped reading) is cut then, as a real server gives up on a closing
+  handshake. A later join of a
   call whose session ended that way (expired or dropped, but not hung up) starts a new
   session.
 
@@ -33,6 +36,12 @@ Threads: each joined connection has an outbox and a writer thread that sends wha
 it, so the simulator (which sends with its lock held) never waits for a socket: a slow,
 stalled or closing connection delays only its own events, never the session or the other
 joins, and no broadcast can deadlock against a connection that is closing.
+
+An outbox is bounded, as a real server bounds what it buffers for a slow client: a join
+whose unsent events pass :data:`MAX_BACKLOG` characters (a peer that stopped reading) is
+cut without a close frame, like a drop (no close frame could get past what it has not
+read), with a warning in the ``realtime_sync.testing`` log; the session and the other
+joins go on.
 """
 
 from __future__ import annotations
@@ -45,9 +54,17 @@ from collections.abc import Callable, Iterator
 import attrs
 
 from ._catalogue import JsonObject
+from ._logs import server_log as _log
 from ._simulator import SessionSimulator, is_error_frame
 
-__all__ = ["CallSessions", "Endpoint", "Member", "SharedSession"]
+__all__ = ["ENDING_GRACE", "MAX_BACKLOG", "CallSessions", "Endpoint", "Member", "SharedSession"]
+
+MAX_BACKLOG = 16 * 2**20
+"""Characters of event frames one join may have waiting to be sent before it is cut: about
+four minutes of 24 kHz audio deltas, far more than a reading client ever lets pile up."""
+ENDING_GRACE = 3.0
+"""Seconds a join has to get its close (whose handshake the server bounds at 2 s) or cut
+once its session ended, before it is cut."""
 
 
 @attrs.frozen
@@ -84,6 +101,9 @@ class Member:
         self._session = session
         self._endpoint = endpoint
         self._outbox: queue.SimpleQueue[str | _Last] = queue.SimpleQueue()
+        self._backlog_lock = threading.Lock()
+        self._backlog = 0  # characters queued and not sent yet (the one being sent included)
+        self._cut = False  # the backlog passed MAX_BACKLOG: nothing more is queued
         self._writer = threading.Thread(
             target=self._write, name="realtime_sync-local-server-call-writer", daemon=True
         )
@@ -107,7 +127,24 @@ class Member:
         self._endpoint.record(event)
 
     def put(self, item: str | _Last) -> None:
-        """Queue a frame (or the last entry) for the writer; never blocks."""
+        """Queue a frame (or the last entry) for the writer; never blocks. A frame that
+        would take the backlog past :data:`MAX_BACKLOG` cuts the connection instead."""
+        if isinstance(item, str):
+            with self._backlog_lock:
+                if self._cut:
+                    return
+                self._backlog += len(item)
+                self._cut = self._backlog > MAX_BACKLOG
+                if not self._cut:
+                    self._outbox.put(item)
+                    return
+            _log.warning(
+                "local realtime server: cutting a call join that stopped reading "
+                "(more than %d characters of events waiting)",
+                MAX_BACKLOG,
+            )
+            self._endpoint.drop()  # also ends the writer's send, blocked on the full socket
+            return
         self._outbox.put(item)
 
     def start(self, register_thread: Callable[[threading.Thread], None]) -> None:
@@ -115,12 +152,19 @@ class Member:
         register_thread(self._writer)
         self._writer.start()
 
+    def cut_if_stuck(self) -> None:
+        """Cut the connection if its writer has not ended (a send blocked for good)."""
+        if self._writer.is_alive():
+            self._endpoint.drop()
+
     def _write(self) -> None:
         while isinstance(item := self._outbox.get(), str):
             try:
                 self._endpoint.send(item)
             except Exception:  # a send that raises means the connection is gone
                 return
+            with self._backlog_lock:
+                self._backlog -= len(item)
         if item.ending is not None:
             with contextlib.suppress(Exception):  # the connection may be gone already
                 item.ending(self._endpoint)
@@ -139,7 +183,8 @@ class SharedSession:
         """Create the session's simulator with ``make`` (given the endpoint that reaches
         every join); with ``lifetime``, the session expires that many seconds from now."""
         self._register_thread = register_thread
-        self._lock = threading.Lock()  # the members and the ending; taken last
+        # The members and the ending; taken last (but for register_thread's lock).
+        self._lock = threading.Lock()
         self._members: list[Member] = []
         self._ending: Ending | None = None  # set once: the session closed or dropped
         self._ended = False
@@ -150,12 +195,17 @@ class SharedSession:
             Endpoint(send=self._send, close=self._close, drop=self._drop, record=self._record)
         )
         self._timer: threading.Timer | None = None
+        self._grace: threading.Timer | None = None  # cuts the joins stuck after the ending
         if lifetime is not None:
-            self._timer = threading.Timer(lifetime, self.simulator.expire)
-            self._timer.name = "realtime_sync-local-server-call-expiry"
-            self._timer.daemon = True
-            register_thread(self._timer)
-            self._timer.start()
+            self._timer = self._start_timer(lifetime, self.simulator.expire, "expiry")
+
+    def _start_timer(self, seconds: float, work: Callable[[], None], name: str) -> threading.Timer:
+        timer = threading.Timer(seconds, work)
+        timer.name = f"realtime_sync-local-server-call-{name}"
+        timer.daemon = True
+        self._register_thread(timer)
+        timer.start()
+        return timer
 
     @property
     def ended(self) -> bool:
@@ -196,9 +246,11 @@ class SharedSession:
         """End the session (hangup, server stop): no more events; the transport closes
         the connections. Returns at once; the response thread ends by itself."""
         with self._lock:
-            self._ended = True
-        if self._timer is not None:
-            self._timer.cancel()
+            self._ended = True  # no ending after this: the transport closes the joins
+            timers = (self._timer, self._grace)
+        for timer in timers:
+            if timer is not None:
+                timer.cancel()
         self.simulator.stop(0)
 
     @contextlib.contextmanager
@@ -234,11 +286,19 @@ class SharedSession:
 
     def _finish(self, ending: Ending) -> None:
         with self._lock:
-            if self._ending is not None:
+            if self._ended:
                 return
             self._ending, self._ended = ending, True
-            for member in self._members:
+            members = list(self._members)
+            for member in members:
                 member.put(_Last(ending))
+
+            def cut_stuck() -> None:
+                for member in members:
+                    member.cut_if_stuck()
+
+            # Under the lock: end() (server stop) cancels this timer, never one set after.
+            self._grace = self._start_timer(ENDING_GRACE, cut_stuck, "grace")
         if self._timer is not None:
             self._timer.cancel()
 
@@ -262,6 +322,7 @@ class CallSessions:
         # call's session cannot slip between the liveness check and the join.
         self._lock = threading.Lock()
         self._sessions: dict[str, SharedSession] = {}
+        self._replaced: list[SharedSession] = []  # ended ones a later join replaced
 
     def join(
         self,
@@ -277,6 +338,8 @@ class CallSessions:
                 return None
             session = self._sessions.get(call_id)
             if session is None or session.ended:
+                if session is not None:  # stop() still cancels its timers
+                    self._replaced.append(session)
                 session = SharedSession(
                     make, lifetime=self._lifetime, register_thread=self._register_thread
                 )
@@ -293,6 +356,7 @@ class CallSessions:
     def end_all(self) -> None:
         """End every session (the server is stopping)."""
         with self._lock:
-            sessions, self._sessions = list(self._sessions.values()), {}
+            sessions = [*self._sessions.values(), *self._replaced]
+            self._sessions, self._replaced = {}, []
         for session in sessions:
             session.end()
