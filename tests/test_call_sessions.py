@@ -241,16 +241,23 @@ def test_expiry_and_drops_act_on_the_call_session(
 
 
 def test_the_session_lifetime_counts_once_for_the_call() -> None:
-    with LocalRealtimeServer(api_key=KEY, session_lifetime=1.0) as local:
+    with LocalRealtimeServer(api_key=KEY, session_lifetime=3.0) as local:
         call_id = accepted_call(local)
         clients = [
             RealtimeClient(KEY, url=local.url, call_id=call_id, reconnect=False) for _ in range(2)
         ]
         try:
             closed = []
-            for client in clients:
+            for index, client in enumerate(clients):
+                if index:  # the scenario, not a synchronisation: a join well after the first
+                    time.sleep(1.5)
                 client.connect(timeout=TIMEOUT)
                 closed.append(client.expect("client.closed"))
+            # A lifetime per join would end the later one 1.5 s (one whole second or more
+            # of expires_at) after the first.
+            first, later = (client.session.current for client in clients)
+            assert first is not None and later is not None
+            assert later.expires_at == first.expires_at
             for expectation in closed:  # one expiry ends every join
                 assert expectation.wait(TIMEOUT).code == 1001
         finally:
