@@ -9,12 +9,14 @@ between two.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
+from urllib.parse import unquote, urlsplit
 
 from attrs import define
 
@@ -77,8 +79,10 @@ def make_transport(
     ssl_options = dict(sslopt or {})
     if ca_certs is not None:
         ssl_options["ca_certs"] = ca_certs
-    if http_proxy_auth is not None:
-        register_secret(http_proxy_auth[1])
+    _register_proxy_secrets(http_proxy_auth)
+    if http_proxy_host is None:  # websocket-client takes the variables' proxy, if any
+        for name in ("http_proxy", "https_proxy"):
+            _register_proxy_secrets(os.environ.get(name, os.environ.get(name.upper())))
     proxy = {
         "http_proxy_host": http_proxy_host,
         "http_proxy_port": http_proxy_port,
@@ -95,6 +99,21 @@ def make_transport(
         sslopt=ssl_options,
         proxy={name: value for name, value in proxy.items() if value is not None},
     )
+
+
+def _register_proxy_secrets(proxy: tuple[str, str] | str | None) -> None:
+    """Mask a proxy's password (given, or in a proxy variable's URL), and the Basic token
+    of it that websocket-client's trace shows in the CONNECT request."""
+    if isinstance(proxy, str):
+        try:
+            parts = urlsplit(proxy.replace(" ", ""))  # as websocket-client reads it
+        except ValueError:  # not a URL: websocket-client fails on it
+            return
+        proxy = (unquote(parts.username or ""), unquote(parts.password or ""))
+    if proxy is not None and proxy[1]:  # a list given for the tuple works too
+        user, password = proxy
+        register_secret(password)
+        register_secret(base64.b64encode(f"{user}:{password}".encode()).decode())
 
 
 @define(eq=False)

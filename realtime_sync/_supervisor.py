@@ -513,7 +513,7 @@ class Supervisor:
         try:
             expires_at = float(given) if isinstance(given, (int, float)) else 0.0
         except OverflowError:  # an integer beyond any float (the stdlib JSON parser's)
-            expires_at = float("inf")
+            expires_at = 0.0
         if not expires_at > now:  # past, missing, or NaN (the stdlib parser reads NaN)
             expires_at = now + (policy.session_seconds or default_session_seconds(self._azure))
         left = expires_at - now

@@ -589,8 +589,9 @@ class WebSocketConnection:
     def abort(self) -> None:
         """Cut the connection now, without a close frame; wakes a blocked socket thread.
 
-        A thread still in TCP connect or the TLS handshake cannot be woken (websocket-client
-        exposes the socket only after them); it ends when the operating system gives up.
+        A thread still in TCP connect, a proxy's CONNECT exchange or the TLS handshake
+        cannot be woken (websocket-client exposes the socket only after them); it ends when
+        the operating system, or the proxy, gives up.
         """
         self._stopping = True
         self._app.cut()

@@ -3,6 +3,7 @@ without credentials, explicitly and from the environment."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import socket
 import ssl
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import trustme
+import websocket
 from conftest import KEY
 from connect_proxy import connect_proxy
 
@@ -160,6 +162,30 @@ def test_the_http_api_follows_the_proxy_variables_and_no_proxy(
         assert len(proxy.tunnels) == 2
 
 
+@pytest.mark.parametrize("explicit", [False, True])
+def test_a_no_proxy_network_exempts_the_addresses_in_it_as_for_the_websocket_client(
+    server: LocalRealtimeServer,
+    make_client: Callable[..., RealtimeClient],
+    monkeypatch: pytest.MonkeyPatch,
+    explicit: bool,
+) -> None:
+    # The HTTP API ignored networks and tunnelled where the WebSocket client went direct.
+    with connect_proxy() as proxy:
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.port}")
+        exempt = ["example.invalid", "10.0.0.0/8", "127.0.0.0/8"]
+        if not explicit:
+            monkeypatch.setenv("no_proxy", ",".join(exempt))
+        options: dict[str, Any] = {"http_no_proxy": exempt} if explicit else {}
+        if not explicit:  # websocket-client reads http_no_proxy only beside a proxy host
+            with make_client():
+                pass
+        RealtimeAPI(KEY, base_url=server.http_base_url, **options).client_secrets.create()
+        assert proxy.tunnels == []
+        outside = RealtimeAPI(KEY, base_url=server.http_base_url, http_no_proxy=["10.0.0.0/8"])
+        outside.client_secrets.create()
+        assert len(proxy.tunnels) == 1  # 127.0.0.1 is not in 10.0.0.0/8
+
+
 def test_https_goes_through_the_tunnel_with_the_certificate_checked() -> None:
     ca = trustme.CA()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -219,6 +245,49 @@ def test_the_timeout_bounds_a_proxy_that_never_answers_the_connect(
     assert time.monotonic() - started < 3
 
 
+@pytest.fixture
+def blackhole() -> Iterator[int]:
+    """A port on 127.0.0.1 whose connects hang: its listener's queue is full, so the
+    SYNs go unanswered, as to an address a broken network drops."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    port = listener.getsockname()[1]
+    queued = [socket.socket() for _ in range(4)]
+    for sock in queued:
+        sock.setblocking(False)
+        sock.connect_ex(("127.0.0.1", port))
+    probe = socket.socket()
+    probe.settimeout(0.3)
+    assert probe.connect_ex(("127.0.0.1", port)) != 0  # hangs until the timeout: full
+    probe.close()
+    yield port
+    for sock in queued:
+        sock.close()
+    listener.close()
+
+
+@pytest.mark.parametrize("through_proxy", [False, True])
+def test_the_timeout_bounds_connecting_to_a_host_with_several_unreachable_addresses(
+    blackhole: int, monkeypatch: pytest.MonkeyPatch, through_proxy: bool
+) -> None:
+    # Each address was given the whole timeout: five of them took 5 s.
+    resolve = socket.getaddrinfo
+
+    def five_addresses(host: str, *args: Any, **kwargs: Any) -> Any:
+        return resolve("127.0.0.1", *args, **kwargs) * 5 if host == "several.test" else []
+
+    monkeypatch.setattr(socket, "getaddrinfo", five_addresses)
+    options: dict[str, Any] = (
+        {"http_proxy_host": "several.test", "http_proxy_port": blackhole}
+        if through_proxy
+        else {"base_url": f"http://several.test:{blackhole}/v1", "allow_insecure": True}
+    )
+    api = RealtimeAPI(KEY, timeout=1, **options)
+    started = time.monotonic()
+    with pytest.raises(RealtimeTimeoutError, match=r"within 1\.0 s"):
+        api.client_secrets.create()
+    assert time.monotonic() - started < 3
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -230,13 +299,27 @@ def test_the_timeout_bounds_a_proxy_that_never_answers_the_connect(
         ({"http_proxy_host": "127.0.0.1", "http_proxy_port": "eighty"}, "http_proxy_port"),
         ({"http_proxy_host": "127.0.0.1", "http_proxy_port": 70000}, "http_proxy_port"),
         ({"http_proxy_port": 3128}, "http_proxy_host"),
+        # These were taken: a port of True or 1.5 became 1, an empty or multi-line host
+        # was tried, and a "user:password" string became the user "u", password "s".
+        ({"http_proxy_host": "127.0.0.1", "http_proxy_port": True}, "http_proxy_port"),
+        ({"http_proxy_host": "127.0.0.1", "http_proxy_port": 1.5}, "http_proxy_port"),
+        ({"http_proxy_host": "", "http_proxy_port": 3128}, "http_proxy_host"),
+        ({"http_proxy_host": "proxy\r\nX: 1", "http_proxy_port": 3128}, "http_proxy_host"),
+        ({"http_proxy_host": 3128, "http_proxy_port": 3128}, "http_proxy_host"),
+        (
+            {"http_proxy_host": "p", "http_proxy_port": 1, "http_proxy_auth": "u:" + PASSWORD},
+            "http_proxy_auth",
+        ),
+        ({"http_proxy_host": "p", "http_proxy_port": 1, "http_proxy_auth": ("u",)}, "pair"),
+        ({"http_proxy_host": "p", "http_proxy_port": 1, "http_proxy_auth": ("u", 1)}, "pair"),
     ],
 )
 def test_proxy_settings_that_cannot_work_are_refused_up_front(
     options: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(ConfigurationError, match=message):
+    with pytest.raises(ConfigurationError, match=message) as raised:
         RealtimeAPI(KEY, base_url="https://api.example.com/v1", **options)
+    assert PASSWORD not in str(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -249,3 +332,35 @@ def test_a_proxy_variable_that_is_no_http_proxy_is_refused_without_being_shown(
     with pytest.raises(ConfigurationError, match="http_proxy variable") as raised:
         RealtimeAPI(KEY, base_url=server.http_base_url).client_secrets.create()
     assert "hunter2" not in str(raised.value)
+
+
+@pytest.mark.parametrize("given", ["explicitly", "in the environment"])
+def test_the_websocket_trace_masks_the_proxy_credentials_token(
+    server: LocalRealtimeServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    given: str,
+) -> None:
+    # websocket-client's trace dumps the CONNECT request: its Basic token is the password.
+    password = f"{PASSWORD}-{given[:2]}"
+    token = base64.b64encode(f"user:{password}".encode()).decode()
+    caplog.set_level(logging.DEBUG)
+    websocket.enableTrace(True, handler=logging.NullHandler())
+    try:
+        with connect_proxy(("user", password)) as proxy:
+            options: dict[str, Any] = {}
+            if given == "explicitly":
+                options = {
+                    "http_proxy_host": "127.0.0.1",
+                    "http_proxy_port": proxy.port,
+                    "http_proxy_auth": ("user", password),
+                }
+            else:
+                monkeypatch.setenv("http_proxy", f"http://user:{password}@127.0.0.1:{proxy.port}")
+                monkeypatch.setenv("no_proxy", "example.invalid")
+            with RealtimeClient(api_key=KEY, url=server.url, **options):
+                assert len(proxy.tunnels) == 1
+    finally:
+        websocket.enableTrace(False)
+    assert "Proxy-Authorization: Basic ***" in caplog.text
+    assert token not in caplog.text and password not in caplog.text

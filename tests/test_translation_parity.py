@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import queue
+import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import KEY
 from connect_proxy import ConnectProxy, connect_proxy
+from rawpeer import RawPeer, upgrade_reply
 
 from realtime_sync import (
     ConfigurationError,
@@ -22,6 +26,7 @@ from realtime_sync import (
     RealtimeClient,
     RealtimeTranslationClient,
     SessionExpiringEvent,
+    _server_events,
 )
 from realtime_sync.testing import LocalRealtimeServer, synthesize_speech
 
@@ -216,3 +221,29 @@ def test_both_clients_take_the_same_connection_options(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="ping_timeout"):
         RealtimeTranslationClient(KEY, ping_timeout=0)
     assert translation.state is None and translation.backlog == (0, 0.0)
+
+
+@pytest.mark.parametrize("expires_at", ["NaN", "1" + "0" * 400, '"soon"', "true", "-5"])
+def test_an_expires_at_that_is_no_time_to_come_means_the_default_lifetime(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, expires_at: str
+) -> None:
+    # The stdlib JSON back end (orjson is optional) reads NaN, and integers no float holds.
+    monkeypatch.setattr(_server_events, "loads", json.loads)
+    frame = '{"type": "session.created", "session": {"id": "sess_1", "expires_at": %s}}'
+
+    def script(peer: RawPeer, conn: socket.socket, request: bytes) -> None:
+        conn.sendall(upgrade_reply(request))
+        payload = (frame % expires_at).encode()
+        conn.sendall(bytes([0x81, 126]) + len(payload).to_bytes(2, "big") + payload)
+        peer.release.wait(WAIT)
+
+    with RawPeer(script) as peer:
+        client = RealtimeTranslationClient(KEY, url=peer.url + "/translations", allow_insecure=True)
+        try:
+            client.connect(WAIT)
+            # The notice is due 59 minutes on (not at once), and nothing failed on the way.
+            (notice,) = client._supervisor._timers
+            assert 58 * 60 < notice.due - time.monotonic() <= 59 * 60
+            assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        finally:
+            client.close(timeout=WAIT)
