@@ -490,30 +490,4 @@ def _proxy(
             f"proxy_type {proxy_type!r} is not supported for HTTP requests: only 'http' "
             "(CONNECT) proxies are"
         )
-    if host is None:
-        if port is not None or auth is not None:
-            raise ConfigurationError("http_proxy_port and http_proxy_auth need http_proxy_host")
-        return None
-    if (
-        not isinstance(host, str)
-        or not host
-        or any(c.isspace() or not c.isprintable() for c in host)
-    ):
-        raise ConfigurationError(f"http_proxy_host must be a host name; got {host!r}")
-    try:  # not a float or a bool: int() would quietly make 1.5 or True port 1
-        number = int(port) if isinstance(port, (int, str)) and not isinstance(port, bool) else 0
-    except ValueError:
-        number = 0
-    if not 0 < number < 65536:
-        raise ConfigurationError(f"http_proxy_port must be a port number; got {port!r}")
-    if auth is not None:
-        # A "user:password" string would be taken apart letter by letter. Not shown.
-        if not (
-            isinstance(auth, (tuple, list))
-            and len(auth) == 2
-            and all(isinstance(part, str) for part in auth)
-        ):
-            raise ConfigurationError("http_proxy_auth must be a (user name, password) pair")
-        register_secret(auth[1])
-        auth = (auth[0], auth[1])
-    return HttpProxy(host, number, auth)
+    return HttpProxy.given(host, port, auth)

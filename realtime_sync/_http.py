@@ -123,6 +123,41 @@ class HttpProxy:
     """User name and password for ``Proxy-Authorization: Basic``, or None."""
 
     @classmethod
+    def given(
+        cls, host: str | None, port: int | str | None, auth: tuple[str, str] | None
+    ) -> HttpProxy | None:
+        """The proxy the ``http_proxy_host``, ``http_proxy_port`` and ``http_proxy_auth``
+        arguments name, checked (ConfigurationError, never showing the password); None
+        when no host is given."""
+        if host is None:
+            if port is not None or auth is not None:
+                raise ConfigurationError("http_proxy_port and http_proxy_auth need http_proxy_host")
+            return None
+        if (
+            not isinstance(host, str)
+            or not host
+            or any(c.isspace() or not c.isprintable() for c in host)
+        ):
+            raise ConfigurationError(f"http_proxy_host must be a host name; got {host!r}")
+        try:  # not a float or a bool: int() would quietly make 1.5 or True port 1
+            number = int(port) if isinstance(port, (int, str)) and not isinstance(port, bool) else 0
+        except ValueError:
+            number = 0
+        if not 0 < number < 65536:
+            raise ConfigurationError(f"http_proxy_port must be a port number; got {port!r}")
+        if auth is not None:
+            # A "user:password" string would be taken apart letter by letter. Not shown.
+            if not (
+                isinstance(auth, (tuple, list))
+                and len(auth) == 2
+                and all(isinstance(part, str) for part in auth)
+            ):
+                raise ConfigurationError("http_proxy_auth must be a (user name, password) pair")
+            register_secret(auth[1])
+            auth = (auth[0], auth[1])
+        return cls(host, number, auth)
+
+    @classmethod
     def from_url(cls, url: str, origin: str) -> HttpProxy:
         """The proxy an ``http://[user:password@]host[:port]`` URL names (from ``origin``,
         e.g. an environment variable, named in the error; the URL itself is not shown)."""
@@ -156,7 +191,9 @@ def choose_proxy(
 ) -> HttpProxy | None:
     """The proxy to reach ``url`` through: none for a host ``no_proxy`` names (default:
     the ``no_proxy`` variable), else ``proxy``, else the ``https_proxy`` or ``http_proxy``
-    variable for its scheme, as the WebSocket client chooses."""
+    variable for its scheme. websocket-client chooses the same way for the WebSocket, with
+    one difference: it reads ``http_no_proxy`` only beside an explicit proxy host, and an
+    empty list there means the variable, where here it means no exemption."""
     parts = urlsplit(url)
     environment = urllib.request.getproxies_environment()
     exempt = no_proxy if no_proxy is not None else environment.get("no", "").split(",")

@@ -33,6 +33,7 @@ from ._errors import (
     TransportError,
     WouldDeadlockError,
 )
+from ._http import HttpProxy
 from ._json import encode_client_event
 from ._models import Model
 from ._objects import Session
@@ -49,6 +50,10 @@ __all__ = ["Links", "make_transport"]
 logger = logging.getLogger("realtime_sync")
 
 _LIVE_STATES = frozenset({SessionState.CONNECTING, SessionState.OPEN})
+
+
+# websocket-client's (SOCKS ones with python-socks installed); None: "http" with a host.
+_PROXY_TYPES = (None, "http", "socks4", "socks4a", "socks5", "socks5h")
 
 
 def make_transport(
@@ -79,6 +84,14 @@ def make_transport(
     ssl_options = dict(sslopt or {})
     if ca_certs is not None:
         ssl_options["ca_certs"] = ca_certs
+    if proxy_type not in _PROXY_TYPES:
+        raise ConfigurationError(
+            f"proxy_type must be one of {', '.join(map(repr, _PROXY_TYPES[1:]))}; "
+            f"got {proxy_type!r}"
+        )
+    checked = HttpProxy.given(http_proxy_host, http_proxy_port, http_proxy_auth)
+    if checked is not None:
+        http_proxy_port, http_proxy_auth = checked.port, checked.auth
     _register_proxy_secrets(http_proxy_auth)
     if http_proxy_host is None:  # websocket-client takes the variables' proxy, if any
         for name in ("http_proxy", "https_proxy"):

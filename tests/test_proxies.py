@@ -24,6 +24,7 @@ from realtime_sync import (
     RealtimeAPI,
     RealtimeClient,
     RealtimeTimeoutError,
+    RealtimeTranslationClient,
     TransportError,
 )
 from realtime_sync.testing import LocalRealtimeServer
@@ -320,6 +321,18 @@ def test_proxy_settings_that_cannot_work_are_refused_up_front(
     with pytest.raises(ConfigurationError, match=message) as raised:
         RealtimeAPI(KEY, base_url="https://api.example.com/v1", **options)
     assert PASSWORD not in str(raised.value)
+    if options.get("proxy_type") == "socks5":
+        return  # a WebSocket client may use SOCKS
+    for client in (RealtimeClient, RealtimeTranslationClient):  # the same checks, up front
+        with pytest.raises(ConfigurationError, match=message) as raised:
+            client(KEY, **options)
+        assert PASSWORD not in str(raised.value)
+
+
+def test_a_websocket_client_refuses_a_proxy_type_websocket_client_does_not_know() -> None:
+    with pytest.raises(ConfigurationError, match="socks5h"):
+        RealtimeClient(KEY, http_proxy_host="p", http_proxy_port=1, proxy_type="socks6")
+    RealtimeClient(KEY, http_proxy_host="p", http_proxy_port=1, proxy_type="socks5h")
 
 
 @pytest.mark.parametrize(
