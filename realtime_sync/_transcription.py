@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeGuard, cast
 
 from . import audio
 from ._errors import ConfigurationError, WouldDeadlockError
@@ -96,6 +96,8 @@ def transcribe(
         logprobs: Ask for log probabilities (on the events; see the handlers).
         realtime: Send the audio at its real pace (True) or as fast as possible (False);
             an iterable source that blocks, like a microphone, sets its own pace anyway.
+            A file, clip or bytes source waits out a reconnect either way; what an
+            iterable gives meanwhile follows the reconnect policy's ``gap_audio``.
         chunk_ms: Milliseconds of audio per ``input_audio_buffer.append``.
         timeout: Seconds to wait for each answer of the server: the session update's, and
             after the input the last transcripts; then :class:`RealtimeTimeoutError`.
@@ -145,7 +147,11 @@ def transcribe(
     )
     run = TranscriptionRun(
         client,
-        waits=not realtime and (isinstance(source, _WHOLE) or hasattr(source, "read")),
+        policy=client._supervisor.policy,
+        gap=client._supervisor.gap,
+        current_session=lambda: client._session,
+        # Read at once, paced or not: it can wait out a reconnect, so none of it is dropped.
+        waits=_read_at_once(source),
         session=session,
         detection=detection,
         fmt=input_format,
@@ -187,14 +193,19 @@ def _session_settings(
     return session
 
 
+def _read_at_once(source: TranscriptionSource) -> TypeGuard[audio.AudioSource]:
+    """Whether the source is a whole (a file, clip or bytes), not an iterable of chunks."""
+    return isinstance(source, _WHOLE) or hasattr(source, "read")
+
+
 def _chunks(source: TranscriptionSource, fmt: InputFormat, chunk_ms: int) -> Iterator[bytes]:
     """The source in ``fmt``, ``chunk_ms`` at a time (an iterable's chunks as they come)."""
     rate, width = audio.format_rate(fmt), audio.format_sample_width(fmt)
-    if isinstance(source, _WHOLE) or hasattr(source, "read"):
-        data = audio.encode_for_format(cast("audio.AudioSource", source), fmt)
+    if _read_at_once(source):
+        data = audio.encode_for_format(source, fmt)
         yield from audio.chunks(data, ms=chunk_ms, rate=rate, sample_width=width)
         return
-    for chunk in source:
+    for chunk in cast("Iterable[bytes | audio.AudioClip]", source):
         if not isinstance(chunk, (bytes, bytearray, memoryview, audio.AudioClip)):
             hint = (
                 " (a file path? pass the file as the source itself)"

@@ -36,7 +36,9 @@ from ._errors import (
     RealtimeTimeoutError,
     TransportError,
 )
-from ._objects import ErrorDetail, TranscriptionUsage
+from ._gap import SendQueue
+from ._objects import ErrorDetail, Session, TranscriptionUsage
+from ._reconnect import ReconnectPolicy
 from ._transcription_resume import RESEND_LIMIT_MS, KeptAudio
 
 if TYPE_CHECKING:
@@ -146,12 +148,19 @@ class _Resume(Exception):
 
 
 class TranscriptionRun:
-    """One call of :func:`transcribe`: the events it listens to and what they tell."""
+    """One call of :func:`transcribe`: the events it listens to and what they tell.
+
+    Besides the client's public API it needs its reconnect ``policy`` (None with
+    ``reconnect=False``), the ``gap`` queue that holds sends between connections, and
+    ``current_session``, the session of the current connection (None before one)."""
 
     def __init__(
         self,
         client: RealtimeClient,
         *,
+        policy: ReconnectPolicy | None,
+        gap: SendQueue,
+        current_session: Callable[[], Session | None],
         waits: bool,
         session: Mapping[str, Any],
         detection: Mapping[str, Any] | None,
@@ -161,6 +170,9 @@ class TranscriptionRun:
         chunk_ms: int,
     ) -> None:
         self._client = client
+        self._policy = policy
+        self._gap = gap
+        self._current_session = current_session
         self._waits = waits  # the source waits out a reconnect (else gap_audio applies)
         self._session = session
         self._detection = detection
@@ -177,9 +189,10 @@ class TranscriptionRun:
         self._commits = 0  # input_audio_buffer.committed seen
         self._commit_refused = False  # our final commit found nothing to commit
         self._kept = KeptAudio(
-            _timeline_of(client),
+            _timeline_of(client, self._session_id()),
             rate=audio.format_rate(fmt),
             sample_width=audio.format_sample_width(fmt),
+            limit_ms=RESEND_LIMIT_MS,
         )
         self._starts: dict[str, float] = {}  # speech_started's audio_start_ms, by item
         self._stops: dict[str, float] = {}  # speech_stopped's audio_end_ms, by item
@@ -195,8 +208,7 @@ class TranscriptionRun:
             check_idle(self._client)
             _running.add(self._client)
         handler = self._events.put
-        gap = self._client._supervisor.gap
-        gap.exclude(self._prefix)  # our sends in a gap are not queued: the resume sends them
+        self._gap.exclude(self._prefix)  # our sends in a gap are not queued: the resume sends them
         try:
             for name in _EVENTS:
                 self._client.on(name, handler)
@@ -224,8 +236,8 @@ class TranscriptionRun:
             yield from self._guarded(self._finish, retry=True)
         finally:
             self._client.off(None, handler)
-            gap.readmit(self._prefix)
-            _remember_timeline(self._client, self._kept.timeline_ms)
+            self._gap.readmit(self._prefix)
+            _remember_timeline(self._client, self._session_id(), self._kept.timeline_ms)
             with _running_lock:
                 _running.discard(self._client)
 
@@ -274,7 +286,7 @@ class TranscriptionRun:
                 "transcribe(): %.0f ms of audio from the source while reconnecting were "
                 "dropped (gap_audio=%r)",
                 self._gap_dropped_ms,
-                getattr(self._client._supervisor.policy, "gap_audio", None),
+                None if self._policy is None else self._policy.gap_audio,
             )
         self._said.clear()  # cut off: their audio is sent again and becomes new items
         self._starts.clear()
@@ -314,8 +326,9 @@ class TranscriptionRun:
 
     def _keep_gap_audio(self, chunk: bytes, ms: float) -> None:
         """A chunk read between connections: kept to send after the rest, as the client's
-        ``gap_audio`` says for a live source (a file's is always kept: it was waited for)."""
-        policy = self._client._supervisor.policy
+        ``gap_audio`` says for a live (iterable) source; a file's, clip's or bytes', paced
+        or not, is always kept (the run reads no more of it until the new session)."""
+        policy = self._policy
         if self._waits or (
             policy is not None
             and policy.gap_audio == "queue"
@@ -331,10 +344,9 @@ class TranscriptionRun:
         """Whether our events may be sent now: not while the client is between
         connections, or before the news of a new session has been handled (the
         ``client.reconnecting`` of a loss is put before that session can start)."""
-        gap = self._client._supervisor.gap
         while True:
             yield from self._drain()
-            if self._paused or gap.holding:
+            if self._paused or self._gap.holding:
                 self._paused = True
                 return False
             if self._events.empty():
@@ -355,7 +367,7 @@ class TranscriptionRun:
                 f"{self._kept.uncommitted_ms:.0f} ms of audio were not transcribed"
             ) from exc
         # Lost just before the send, which the client then held back (see pieces()).
-        if self._client._supervisor.gap.withdraw(event_id):
+        if self._gap.withdraw(event_id):
             self._paused = True
             return False
         return True
@@ -377,6 +389,10 @@ class TranscriptionRun:
         tail = audio.encode_for_format(bytes(2 * frames), self._fmt)
         rate, width = audio.format_rate(self._fmt), audio.format_sample_width(self._fmt)
         yield from audio.chunks(tail, ms=self._chunk_ms, rate=rate, sample_width=width)
+
+    def _session_id(self) -> str | None:
+        session = self._current_session()
+        return None if session is None else session.id
 
     def _next_id(self) -> str:
         return f"{self._prefix}{next(self._numbers)}"
@@ -545,17 +561,12 @@ _timelines: weakref.WeakKeyDictionary[RealtimeClient, tuple[str, float]] = (
 )
 
 
-def _session_id(client: RealtimeClient) -> str | None:
-    session = client._session
-    return None if session is None else session.id
+def _timeline_of(client: RealtimeClient, session_id: str | None) -> float:
+    """Where the timeline of the client's session ``session_id`` stands (0 if it is new)."""
+    known, timeline_ms = _timelines.get(client, (None, 0.0))
+    return timeline_ms if known is not None and known == session_id else 0.0
 
 
-def _timeline_of(client: RealtimeClient) -> float:
-    session_id, timeline_ms = _timelines.get(client, (None, 0.0))
-    return timeline_ms if session_id is not None and session_id == _session_id(client) else 0.0
-
-
-def _remember_timeline(client: RealtimeClient, timeline_ms: float) -> None:
-    session_id = _session_id(client)
+def _remember_timeline(client: RealtimeClient, session_id: str | None, timeline_ms: float) -> None:
     if session_id is not None:
         _timelines[client] = (session_id, timeline_ms)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from realtime_sync import RealtimeClient
+from realtime_sync import RealtimeClient, RealtimeTranslationClient
 from realtime_sync.testing import LocalRealtimeServer
 
 # pytester runs user test files against realtime_sync's pytest plugin (test_pytest_plugin).
@@ -37,6 +37,24 @@ def make_client(server: LocalRealtimeServer) -> Iterator[Callable[..., RealtimeC
         options.setdefault("api_key", KEY)
         options.setdefault("url", server.url)
         client = RealtimeClient(**options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close(timeout=5)
+
+
+@pytest.fixture
+def make_translator(
+    server: LocalRealtimeServer,
+) -> Iterator[Callable[..., RealtimeTranslationClient]]:
+    """Build translation clients aimed at the test's server; every one is closed after."""
+    clients: list[RealtimeTranslationClient] = []
+
+    def make(**options: Any) -> RealtimeTranslationClient:
+        options.setdefault("url", server.url + "/translations")
+        client = RealtimeTranslationClient(options.pop("api_key", KEY), **options)
         clients.append(client)
         return client
 

@@ -16,6 +16,7 @@ from realtime_sync import (
     RealtimeClient,
     ReconnectPolicy,
     TranscriptCompleted,
+    _transcription_run,
 )
 from realtime_sync._transcription_resume import KeptAudio
 from realtime_sync.testing import LocalRealtimeServer, recognize_speech, synthesize_speech
@@ -196,3 +197,116 @@ def test_a_send_caught_by_the_drop_is_not_sent_twice_to_the_new_session() -> Non
         assert [(p.transcript, p.resumed) for p in completed(pieces)][-1] == ("two", True)
         assert " ".join(p.transcript for p in completed(pieces)) == "one two"
         assert appended(server.connections[1]).count(second) == 1
+
+
+def test_a_session_rollover_resumes_without_losing_or_repeating_speech() -> None:
+    first_done, rolled = threading.Event(), threading.Event()
+    reasons: list[str] = []
+    with LocalRealtimeServer(api_key=KEY) as server:
+        client = client_of(server)
+        client.on(
+            "conversation.item.input_audio_transcription.completed",
+            lambda _event: first_done.set(),
+        )
+
+        def rolled_over(event: Any) -> None:
+            reasons.append(event.reason)
+            rolled.set()
+
+        def source() -> Iterator[bytes]:
+            # Registered now, after transcribe()'s own handler: the run has the news first.
+            client.on("client.session_rolled_over", rolled_over)
+            yield synthesize_speech("hello world") + SILENCE
+            assert first_done.wait(WAIT)
+            yield synthesize_speech("second")  # sent, never transcribed: the expiry follows
+            server.expire_sessions()
+            assert rolled.wait(WAIT)
+            yield synthesize_speech(" part")
+
+        with client:
+            pieces = list(client.transcribe(source()))
+        assert reasons == ["expired"]
+        assert [(p.transcript, p.resumed) for p in completed(pieces)] == [
+            ("hello world", False),
+            ("second part", True),
+        ]
+        assert len(server.connections) == 2
+        first, second = (b"".join(appended(c)) for c in server.connections)
+        # The first session heard both turns; the second one only what was not transcribed.
+        assert first.startswith(synthesize_speech("hello world"))
+        assert synthesize_speech("second") in first
+        assert recognize_speech(second.strip(b"\0")) == "second part"
+
+
+def test_more_untranscribed_audio_than_is_kept_ends_with_connection_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_transcription_run, "RESEND_LIMIT_MS", 2000.0)  # instead of 120 s
+    with LocalRealtimeServer(api_key=KEY) as server:
+        client = client_of(server)
+
+        def source() -> Iterator[bytes]:
+            for _ in range(3):  # silence: turn detection commits none of it
+                yield SILENCE
+            server.drop_connections()
+
+        with client, pytest.raises(ConnectionClosed, match="more than 2 s of audio not"):
+            for _ in client.transcribe(source()):
+                pass
+        assert len(server.connections) == 2  # it did reconnect: the resume gave up
+
+
+def test_live_audio_dropped_while_reconnecting_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    lost = threading.Event()
+    two = synthesize_speech("two")
+    with LocalRealtimeServer(api_key=KEY) as server:
+        client = client_of(server, reconnect=ReconnectPolicy(max_attempts=None, **FAST))
+
+        def source() -> Iterator[bytes]:
+            client.on("client.reconnecting", lambda _event: lost.set())  # after the run's
+            yield synthesize_speech("one")
+            server.reject_handshake(503)  # no new session until "two" was read
+            server.drop_connections()
+            assert lost.wait(WAIT)
+            yield two  # between connections: dropped (gap_audio="drop", the default)
+            server.clear_faults()
+
+        with client, caplog.at_level("WARNING", logger="realtime_sync"):
+            pieces = list(client.transcribe(source()))
+        assert [(p.transcript, p.resumed) for p in completed(pieces)] == [("one", True)]
+        assert f"{len(two) / 48:.0f} ms of audio from the source" in caplog.text
+        assert "dropped (gap_audio='drop')" in caplog.text
+        assert two not in b"".join(appended(server.connections[-1]))
+
+
+def test_a_paced_bytes_source_waits_out_the_gap(caplog: pytest.LogCaptureFixture) -> None:
+    # realtime=True paces the bytes like a live source, but they can be read later: the
+    # audio of the gap is kept (not dropped as gap_audio="drop" drops a live source's).
+    dropped = threading.Event()
+    holder: list[LocalRealtimeServer] = []
+
+    def hear(audio: bytes) -> str:
+        if not dropped.is_set():  # the first commit: the connection dies before its transcript
+            dropped.set()
+            holder[0].reject_handshake(503)  # a gap of half a second at least
+            holder[0].drop_connections()
+            threading.Timer(0.5, holder[0].clear_faults).start()
+        return recognize_speech(audio) or "?"
+
+    source = synthesize_speech("one") + SILENCE + synthesize_speech("two")
+    with LocalRealtimeServer(api_key=KEY, transcribe=hear) as server:
+        holder.append(server)
+        client = client_of(server, reconnect=ReconnectPolicy(max_attempts=None, **FAST))
+        with client, caplog.at_level("WARNING", logger="realtime_sync"):
+            pieces = list(client.transcribe(source, realtime=True))
+        assert dropped.is_set()
+        # The drop comes in the silence between the words: "two" is new to the new session.
+        assert [(p.transcript, p.resumed) for p in completed(pieces)] == [
+            ("one", True),
+            ("two", False),
+        ]
+        # The new session got all of it (nothing was transcribed before the drop), then
+        # the closing silence.
+        resent = b"".join(appended(server.connections[-1]))
+        assert resent.startswith(source) and not resent[len(source) :].strip(b"\0")
+        assert "dropped" not in caplog.text

@@ -6,7 +6,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,23 +51,6 @@ pytestmark = pytest.mark.timeout(60)
 
 WAIT = 5.0
 PAUSE = bytes(2 * 24000 * 300 // 1000)  # 300 ms of silence: the end of an utterance
-
-
-@pytest.fixture
-def make_translator(
-    server: LocalRealtimeServer,
-) -> Iterator[Callable[..., RealtimeTranslationClient]]:
-    clients: list[RealtimeTranslationClient] = []
-
-    def make(**options: Any) -> RealtimeTranslationClient:
-        options.setdefault("url", server.url + "/translations")
-        client = RealtimeTranslationClient(options.pop("api_key", KEY), **options)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close(timeout=WAIT)
 
 
 def _texts(pieces: list[TranslationPiece], kind: type[Any]) -> str:

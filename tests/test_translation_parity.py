@@ -35,23 +35,6 @@ pytestmark = pytest.mark.timeout(60)
 WAIT = 5.0
 
 
-@pytest.fixture
-def make_translator(
-    server: LocalRealtimeServer,
-) -> Iterator[Callable[..., RealtimeTranslationClient]]:
-    clients: list[RealtimeTranslationClient] = []
-
-    def make(**options: Any) -> RealtimeTranslationClient:
-        options.setdefault("url", server.url + "/translations")
-        client = RealtimeTranslationClient(KEY, **options)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close(timeout=WAIT)
-
-
 # --- the session's end ----------------------------------------------------------------------
 
 
