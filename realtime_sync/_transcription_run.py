@@ -453,6 +453,8 @@ class TranscriptionRun:
 
     def _handle(self, event: Any) -> Iterator[TranscriptPiece]:
         kind = event.type
+        if "input_audio_transcription." in kind and event.item_id not in self._said:
+            return  # an item this run did not commit (an earlier run's, the app's): not ours
         if kind.endswith("input_audio_transcription.delta"):
             text = event.delta or ""
             self._said[event.item_id] = self._said.get(event.item_id, "") + text

@@ -430,6 +430,27 @@ def test_a_second_transcription_on_one_client_is_refused_while_the_first_runs(
     assert list(by_item(list(again)).values()) == ["echo echo"]
 
 
+def test_transcripts_of_items_the_run_did_not_commit_are_not_its_own(
+    connect: Callable[..., RealtimeClient], local: LocalRealtimeServer
+) -> None:
+    # An earlier run closed early, or the app's own commit: their transcripts arriving
+    # during a run were yielded as the run's (seen under load as "delta" before "echo echo").
+    client = connect(intent="transcription")
+    foreign = "conversation.item.input_audio_transcription"
+    where = {"item_id": "item_foreign", "content_index": 0}
+
+    def source() -> Iterator[bytes]:
+        local.push({"type": f"{foreign}.delta", **where, "delta": "stray"})
+        usage = {"type": "duration", "seconds": 1.0}
+        local.push({"type": f"{foreign}.completed", **where, "transcript": "stray", "usage": usage})
+        yield synthesize_speech("echo echo")
+
+    foreign_seen = client.expect(f"{foreign}.completed")
+    pieces = list(client.transcribe(source(), turn_detection=None))
+    assert foreign_seen.wait(5).item_id == "item_foreign"  # the app's handlers still see it
+    assert list(by_item(pieces).values()) == ["echo echo"]
+
+
 @pytest.mark.parametrize("chunk", ["speech.wav", io.BytesIO(b"")], ids=["a path", "a file"])
 def test_a_chunk_of_an_iterable_source_must_be_audio(
     connect: Callable[..., RealtimeClient], chunk: Any
