@@ -325,37 +325,20 @@ def test_the_session_update_carries_every_setting(
 # --- transcribe(): failures -----------------------------------------------------------------
 
 
-def failing_between_turns(local: LocalRealtimeServer) -> Iterator[bytes]:
-    """Two turns, and between them the server reports a transcription as failed.
-
-    The local server never fails one by itself; pushed before the second turn is sent, the
-    event reaches the client before anything of that turn (but races the first turn's).
-    """
-    yield synthesize_speech("hello world") + SILENCE
-    local.push(
-        {
-            "type": "conversation.item.input_audio_transcription.failed",
-            "item_id": "item_lost",
-            "content_index": 0,
-            "error": {
-                "type": "transcription_error",
-                "code": "audio_unintelligible",
-                "message": "Audio could not be transcribed.",
-                "param": None,
-            },
-        }
-    )
-    yield synthesize_speech("second part")
+def two_turns() -> bytes:
+    return synthesize_speech("hello world") + SILENCE + synthesize_speech("second part")
 
 
 def test_a_failed_transcription_raises_by_default(
     connect: Callable[..., RealtimeClient], local: LocalRealtimeServer
 ) -> None:
     client = connect(intent="transcription")
+    local.fail_transcriptions(code="audio_unintelligible", message="Audio could not be heard.")
     pieces: list[Any] = []
-    with pytest.raises(TranscriptionError, match="could not be transcribed") as caught:
-        pieces.extend(client.transcribe(failing_between_turns(local)))
-    assert caught.value.item_id == "item_lost"
+    with pytest.raises(TranscriptionError, match="could not be heard") as caught:
+        pieces.extend(client.transcribe(two_turns()))
+    assert pieces == []  # the first turn failed
+    assert (caught.value.item_id or "").startswith("item_")
     assert caught.value.error is not None and caught.value.error.code == "audio_unintelligible"
 
 
@@ -363,16 +346,13 @@ def test_a_failed_transcription_can_be_yielded_instead(
     connect: Callable[..., RealtimeClient], local: LocalRealtimeServer
 ) -> None:
     client = connect(intent="transcription")
-    pieces = list(client.transcribe(failing_between_turns(local), failures="yield"))
-    (failed,) = [p for p in pieces if isinstance(p, TranscriptFailed)]
-    assert (failed.item_id, failed.text, failed.error.code) == (
-        "item_lost",
-        "",
-        "audio_unintelligible",
-    )
-    # The push races the first turn's events; the second turn's come after it.
-    assert sorted(by_item(pieces).values()) == ["", "hello world", "second part"]
-    assert pieces[-1].text + pieces[-2].text == "part"
+    local.fail_transcriptions(code="audio_unintelligible")
+    pieces = list(client.transcribe(two_turns(), failures="yield"))
+    failed = pieces[0]
+    assert isinstance(failed, TranscriptFailed)
+    assert (failed.text, failed.error.code) == ("", "audio_unintelligible")
+    assert by_item(pieces[1:]) == {pieces[-1].item_id: "second part"}
+    assert failed.item_id != pieces[-1].item_id
 
 
 def test_a_refused_setting_raises_with_the_servers_error(
