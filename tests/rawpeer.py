@@ -90,10 +90,12 @@ class RawPeer:
         with contextlib.suppress(OSError):  # wakes the accept() in progress
             self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
+        # The accept loop first: a connection it accepted as the listener closed would
+        # otherwise join the list after the loop below, and be left to the collector.
+        self._thread.join(5)
         for conn in self._connections:
             with contextlib.suppress(OSError):
                 conn.close()
-        self._thread.join(5)
 
     def _serve(self) -> None:
         while True:
