@@ -9,6 +9,10 @@ import typing as _typing
 from ._lazy import lazy_exports as _lazy_exports
 
 if _typing.TYPE_CHECKING:
+    from . import audio as audio
+    from . import events as events
+    from . import tools as tools
+    from . import webhooks as webhooks
     from ._calls import EphemeralClientSecret, RealtimeAPI, WebRTCCall
     from ._client import RealtimeClient
     from ._conversation import Item, UsageTotals
@@ -332,5 +336,5 @@ if not _typing.TYPE_CHECKING:
                 "decode_event",
             ),
         },
-        submodules=("audio", "events", "tools", "webhooks", "testing"),
+        submodules=("audio", "events", "tools", "webhooks"),
     )

@@ -93,9 +93,29 @@ def _checked_imports(module: types.ModuleType) -> dict[str, str]:
     return {
         alias.name: "." * node.level + (node.module or "")
         for node in block.body
-        if isinstance(node, ast.ImportFrom)
+        if isinstance(node, ast.ImportFrom) and node.module  # not the submodules
         for alias in node.names
     }
+
+
+def test_the_submodules_type_checkers_see_are_found_without_an_import() -> None:
+    tree = ast.parse(inspect.getsource(realtime_sync))
+    submodules = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and not node.module
+        for alias in node.names
+    }
+    assert submodules == {"audio", "events", "tools", "webhooks"}
+    code = "import realtime_sync as r; print(*(type(getattr(r, n)).__name__ for n in {names}))"
+    shown = subprocess.run(
+        [sys.executable, "-c", code.format(names=sorted(submodules))],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.stdout.split() == ["module"] * 4, shown.stderr
 
 
 @pytest.mark.parametrize("module", [realtime_sync, realtime_sync.testing])
