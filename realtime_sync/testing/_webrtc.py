@@ -171,12 +171,18 @@ class _Section:
     """``audio``, ``application``, ``video``..."""
     proto: str
     """Its transport protocol, e.g. ``UDP/TLS/RTP/SAVPF``."""
-    formats: list[str]
+    formats: tuple[str, ...]
     """Its formats (payload types), at least one."""
-    attributes: list[str]
+    attributes: tuple[str, ...]
     """Its ``a=`` lines."""
-    mid: str | None
-    """Its ``a=mid``, if it has one."""
+
+    @property
+    def mid(self) -> str | None:
+        """Its ``a=mid``, if it has one."""
+        for line in self.attributes:
+            if line.startswith("a=mid:"):
+                return line[len("a=mid:") :].strip()
+        return None
 
     def opus(self) -> str:
         """The payload type the offer gave opus, else the usual one."""
@@ -190,13 +196,15 @@ class _Section:
 
 
 def _sections(offer: str) -> list[_Section]:
-    sections: list[_Section] = []
+    """The offer's media sections: each ``m=`` line with the ``a=`` lines after it."""
+    heads: list[list[str]] = []
     for line in offer.splitlines():
         if line.startswith("m="):
-            media, _, proto, *formats = line[2:].split()
-            sections.append(_Section(media, proto, formats, [], None))
-        elif sections and line.startswith("a="):
-            sections[-1].attributes.append(line)
-            if line.startswith("a=mid:"):
-                sections[-1] = attrs.evolve(sections[-1], mid=line[len("a=mid:") :].strip())
+            heads.append([line])
+        elif heads and line.startswith("a="):
+            heads[-1].append(line)
+    sections = []
+    for media_line, *attributes in heads:
+        media, _, proto, *formats = media_line[2:].split()
+        sections.append(_Section(media, proto, tuple(formats), tuple(attributes)))
     return sections
