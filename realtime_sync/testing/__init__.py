@@ -218,12 +218,16 @@ replay FILE`` serves one. The rules are in :mod:`realtime_sync.testing._playback
 **Calls, client secrets, webhooks.** The socket server also serves the REST endpoints at
 ``server.http_base_url`` (``.../v1``; Azure's ``/openai/v1`` too): ``POST
 /realtime/calls/{id}/accept|reject|refer|hangup`` and ``POST /realtime/client_secrets``
-(and ``/realtime/translations/client_secrets``), with the server's key.
+(and ``/realtime/translations/client_secrets``), with the server's key, and ``POST
+/realtime/calls``, which creates a WebRTC call from an SDP offer (with the server's key or
+an ``ek_`` one): accepted at once, answered with a well-formed SDP answer, no media.
 ``server.calls.create_incoming()`` rings it: an :class:`IncomingCall` with its ``call_id``
 and the ``realtime.call.incoming`` webhook signed with ``server.calls.webhook_secret``
 (:func:`sign_webhook` signs any payload the same way). An accepted call can be joined at
-``/v1/realtime?call_id=...``: its session starts from the ``accept`` configuration; an
-unknown or unaccepted call gets an ``error`` (``call_not_found``) and close 4000. Minted
+``/v1/realtime?call_id=...``: its session starts from the ``accept`` configuration, and
+every join of the call shares that one session (conversation, configuration, responses)
+until hangup; an unknown or unaccepted call gets an ``error`` (``call_not_found``) and
+close 4000. Minted
 ``ek_...`` keys open sessions (header or subprotocol) until they expire
 (``server.calls.clock`` decides when), starting from their session configuration.
 ``server.calls.fail_next(status)`` and ``delay_next(seconds)`` inject HTTP failures.
