@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -338,3 +340,120 @@ def test_a_join_that_stopped_reading_is_cut_when_the_call_ends(
             received += len(chunk)
         assert received < 20 * 400_000
     assert [record.open for record in server.connections] == [False, False]
+
+
+def read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(min(size - len(data), 2**20))
+        if not chunk:
+            raise EOFError(f"the stream ended {size - len(data)} bytes short of a frame")
+        data += chunk
+    return bytes(data)
+
+
+def read_frame(sock: socket.socket) -> tuple[int, bytes]:
+    """One (unmasked, unfragmented) server frame: its opcode and payload."""
+    first, second = read_exactly(sock, 2)
+    length = second & 0x7F
+    if length == 126:
+        (length,) = struct.unpack("!H", read_exactly(sock, 2))
+    elif length == 127:
+        (length,) = struct.unpack("!Q", read_exactly(sock, 8))
+    return first & 0x0F, read_exactly(sock, length)
+
+
+def pushed_padding(size: int) -> dict[str, Any]:
+    """A pushed event of about ``size`` bytes: more than a stalled peer's buffers hold."""
+    return {"type": "rate_limits.updated", "rate_limits": [], "padding": "x" * size}
+
+
+@pytest.mark.timeout(60)
+def test_a_push_to_a_join_that_stopped_reading_returns_and_reaches_the_others(
+    server: LocalRealtimeServer, make_client: MakeClient
+) -> None:
+    call_id = accepted_call(server)
+    reader = join(make_client, call_id)
+    with raw_join(server, call_id) as stalled:
+        server.wait_for_connections(2, TIMEOUT)
+        item_id = add_item(reader, [reader], "Before the push.")
+        got = reader.expect("rate_limits.updated")
+        returned = threading.Event()
+
+        def push() -> None:
+            server.push(pushed_padding(8 * 2**20))
+            returned.set()
+
+        threading.Thread(target=push, daemon=True).start()
+        # It goes through the join's outbox: the stalled peer blocks only its writer.
+        assert returned.wait(TIMEOUT), "push() is blocked on the join that stopped reading"
+        assert len(got.wait(TIMEOUT).padding) == 8 * 2**20
+        # The stalled join, reading again, gets it after the session's events before it.
+        types = []
+        while not types or types[-1] != "rate_limits.updated":
+            opcode, payload = read_frame(stalled)
+            assert opcode == 1
+            types.append(json.loads(payload)["type"])
+        assert types[0] == "session.created"
+        assert types.index("conversation.item.done") < types.index("rate_limits.updated")
+        assert server.connections[1].open
+    assert [item["id"] for item in server.connections[0].items] == [item_id]
+
+
+@pytest.mark.timeout(60)
+def test_hangup_closes_a_join_after_the_events_queued_for_it(
+    server: LocalRealtimeServer, make_client: MakeClient
+) -> None:
+    call_id = accepted_call(server)
+    reader = join(make_client, call_id, reconnect=False)
+    count = 20
+    with raw_join(server, call_id) as stalled:
+        server.wait_for_connections(2, TIMEOUT)
+        for n in range(count):  # 8 MB for the stalled join: most of it waits in its outbox
+            add_item(reader, [reader], f"{n}:{'x' * 200_000}")
+        closed = reader.expect("client.closed")
+        RealtimeAPI(KEY, base_url=server.http_base_url).calls.hangup(call_id)
+        assert closed.wait(TIMEOUT).code == 1000
+        done = []
+        while (frame := read_frame(stalled))[0] != 8:  # up to the close frame
+            event = json.loads(frame[1])
+            if event["type"] == "conversation.item.done":
+                done.append(event["item"]["content"][0]["text"].split(":")[0])
+        # Every event queued before the hangup came before its close.
+        assert done == [str(n) for n in range(count)]
+        code, reason = struct.unpack("!H", frame[1][:2])[0], frame[1][2:].decode()
+        assert (code, reason) == (1000, "call ended")
+
+
+@pytest.mark.timeout(60)
+def test_a_join_racing_the_expiry_starts_a_new_session(
+    server: LocalRealtimeServer, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call_id = accepted_call(server)
+    first = join(make_client, call_id, reconnect=False)
+    first_session = first.session.current.id  # type: ignore[union-attr]
+    expired = first.expect("error")
+    closed = first.expect("client.closed")
+    attach = server._recorder.attach
+    attached = 0
+
+    def expire_as_the_second_joins(connection: Any, simulator: Any) -> None:
+        # The call's session expires in the instant the second join comes in: after the
+        # check that finds it alive, before the join's session.created.
+        nonlocal attached
+        attached += 1
+        attach(connection, simulator)
+        if attached == 1:
+            simulator.expire()
+
+    monkeypatch.setattr(server._recorder, "attach", expire_as_the_second_joins)
+    second = make_client(call_id=call_id, reconnect=False)
+    errors: list[Any] = []
+    second.on("error", errors.append)
+    second.connect(timeout=TIMEOUT)
+    assert expired.wait(TIMEOUT).error.code == "session_expired"
+    assert closed.wait(TIMEOUT).code == 1001
+    # Not the expired session's close without its error: a new session of the call.
+    assert second.session.current.id != first_session  # type: ignore[union-attr]
+    assert second.send_text("Still there?", timeout=TIMEOUT).text == "You said: Still there?"
+    assert errors == []

@@ -21,6 +21,7 @@ import attrs
 import pytest
 import trustme
 from conftest import KEY, user_message
+from rawpeer import read_request
 
 from realtime_sync import (
     BadRequestError,
@@ -31,6 +32,7 @@ from realtime_sync import (
     TransportError,
 )
 from realtime_sync.testing import InProcessTransport, LocalRealtimeServer
+from realtime_sync.testing._socket_controls import CUT_AFTER
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -655,3 +657,45 @@ def test_records_without_a_session_hold_no_conversation(make_rig: Callable[..., 
     refused, failed = rig.server.connections
     assert (refused.status, failed.status) == (503, 101)
     assert refused.items == failed.items == [] and refused.session == failed.session == {}
+
+
+# Pushes
+
+
+@pytest.mark.timeout(60)
+def test_a_push_to_a_connection_that_stopped_reading_is_bounded_and_cuts_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with LocalRealtimeServer(api_key=KEY) as server:
+        reader = RealtimeClient(**client_options(url=f"{server.url}?model=gpt-realtime"))
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # full soon
+        stalled.settimeout(WAIT)
+        try:
+            reader.connect(timeout=WAIT)
+            port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+            stalled.connect(("127.0.0.1", port))
+            stalled.sendall(upgrade_request(port))
+            assert read_request(stalled).startswith(b"HTTP/1.1 101 ")
+            server.wait_for_connections(2, WAIT)  # then it reads nothing more
+            got = reader.expect("rate_limits.updated")
+            returned = threading.Event()
+            size = 8 * 2**20  # more than the kernel buffers between the server and the peer
+
+            def push() -> None:
+                server.push(
+                    {"type": "rate_limits.updated", "rate_limits": [], "padding": "x" * size}
+                )
+                returned.set()
+
+            started = time.monotonic()
+            threading.Thread(target=push, daemon=True).start()
+            assert returned.wait(CUT_AFTER + WAIT), "push() is blocked on the stalled peer"
+            assert time.monotonic() - started >= CUT_AFTER - 0.5  # it gave the peer its time
+            assert len(got.wait(WAIT).padding) == size  # the reading client got it all
+            wait_until(lambda: not server.connections[1].open)
+            assert "stopped reading" in caplog.text
+            assert server.connections[0].open
+        finally:
+            stalled.close()
+            reader.close(timeout=WAIT)

@@ -7,9 +7,9 @@ module is only the socket shell: :mod:`._admission` decides each handshake,
 :mod:`._simulator` plays each session (:mod:`._shared_sessions` one per call, for all of
 its joins), :mod:`._catalogue` holds the protocol data,
 :mod:`._recorder` what a test observes and :mod:`._faults` the faults it injects. Here are
-the threads, TLS, and the faults that need a socket (drops, closes, muted pongs, hung
-handshakes, a half-open peer's silence; the connection class is in
-:mod:`._server_connection`).
+the threads, TLS, and the faults that need a socket (hung handshakes, a half-open peer's
+silence; the connection class is in :mod:`._server_connection`, the controls that act on
+open sockets, such as pushes, drops, closes and hangups, in :mod:`._socket_controls`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
@@ -40,8 +39,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from .._endpoints import Dialect
 from ._admission import AuthMethod, HttpRefusal, lower_headers, split_subprotocols
 from ._calls import LocalCalls, apply_preset
-from ._catalogue import KNOWN_MODELS, check_close, pushed_frame
-from ._faults import ServerControls
+from ._catalogue import KNOWN_MODELS
 from ._http_server import HttpSide
 from ._logs import server_log as _log
 from ._logs import wire_log as _wire_log
@@ -49,20 +47,20 @@ from ._playback import PlaybackSource, as_playback, play
 from ._recorder import Connection, ConnectionRecord, Recorder
 from ._script import Script
 from ._server_connection import connection_class, http_response
-from ._shared_sessions import CallSessions, Endpoint
+from ._shared_sessions import CallSessions, Endpoint, Member
 from ._simulator import SessionSimulator
+from ._socket_controls import CALL_ENDED, CLOSE_TIMEOUT, SocketControls
 from ._translation import simulator_class
 
 __all__ = ["AuthMethod", "ConnectionRecord", "Dialect", "LocalRealtimeServer"]
 
-_CLOSE_TIMEOUT = 2.0  # seconds a closing handshake may take; bounds stop()
 _OPEN_TIMEOUT = 5.0  # seconds a client has to send its upgrade request
 _JOIN_TIMEOUT = 5.0  # seconds stop() waits for each group of threads
 _MAX_MESSAGE = 32 * 2**20  # a 15 MiB audio append is about 20 MiB once base64-encoded
 _MAX_QUEUE = 256  # frames buffered per connection before websockets stops reading
 
 
-class LocalRealtimeServer(ServerControls):
+class LocalRealtimeServer(SocketControls):
     """A local OpenAI Realtime server for tests, on a real loopback WebSocket.
 
     Use it as a context manager (or call :meth:`start` / :meth:`stop`)::
@@ -88,7 +86,8 @@ class LocalRealtimeServer(ServerControls):
     join gets its own ``session.created``, every event of the session goes to every join,
     and an ``error`` answering a client event only to the join that sent it. The session
     outlives its joins until the call is hung up. A join that stops reading is cut once
-    16 MiB of events wait for it; it delays no other join.
+    16 MiB of events wait for it; it delays no other join. Pushed events and the hangup's
+    close reach a join after the events queued for it.
 
     With ``ssl_context`` it serves TLS: :attr:`url` is ``wss://...`` and
     :attr:`azure_endpoint` ``https://...``.
@@ -200,6 +199,7 @@ class LocalRealtimeServer(ServerControls):
         self._tracked: list[tuple[ServerConnection, threading.Thread]] = []
         self._closers: list[threading.Thread] = []
         self._workers: list[threading.Thread] = []  # response threads
+        self._members: dict[ServerConnection, Member] = {}  # the call joins
         self._pongs = threading.Event()
         self._pongs.set()
         self._server: Server | None = None
@@ -224,7 +224,7 @@ class LocalRealtimeServer(ServerControls):
                 select_subprotocol=self._select_subprotocol,
                 create_connection=connection_class(self._pongs, self._faults.silent, self._track),
                 open_timeout=_OPEN_TIMEOUT,
-                close_timeout=_CLOSE_TIMEOUT,
+                close_timeout=CLOSE_TIMEOUT,
                 max_size=_MAX_MESSAGE,
                 max_queue=_MAX_QUEUE,
                 # Pings every 20 s, but no close for a missing pong: a half-open emulation
@@ -260,7 +260,7 @@ class LocalRealtimeServer(ServerControls):
         self._http.stop()
         for ws in hung:  # their handshakes wait for the socket to end
             self._cut(ws)
-        deadline = time.monotonic() + _CLOSE_TIMEOUT + 0.5
+        deadline = time.monotonic() + CLOSE_TIMEOUT + 0.5
         # Close open connections here rather than in websockets' shutdown(), which sleeps
         # 0.1 s at a time while connection threads wind down: that adds up over a suite.
         with self._cond:
@@ -344,79 +344,6 @@ class LocalRealtimeServer(ServerControls):
             raise RuntimeError("the server is not started; call start() first")
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"{host}:{self._bound_port}"
-
-    def push(self, event: Mapping[str, Any] | str | bytes) -> None:
-        """Send a server event to every open connection that got its first event.
-
-        A mapping is JSON-encoded and gets an ``event_id`` if it has none; a ``str`` is
-        sent verbatim as a text frame (so it may be malformed JSON); ``bytes`` as a binary
-        frame.
-        """
-        self._broadcast(pushed_frame(event))
-
-    def _broadcast(self, frame: str | bytes) -> None:
-        for connection in self._recorder.open_connections():
-            with contextlib.suppress(ConnectionClosed):  # closed meanwhile
-                connection.transport.send(frame)
-
-    def drop_connections(self) -> None:
-        """Cut every open connection's TCP stream without a close frame."""
-        for connection in self._recorder.open_connections():
-            self._cut(connection.transport)
-
-    @staticmethod
-    def _cut(ws: ServerConnection) -> None:
-        with contextlib.suppress(OSError):  # already gone
-            ws.socket.shutdown(socket.SHUT_RDWR)
-
-    def close_connections(self, code: int = 1000, reason: str = "") -> None:
-        """Start a closing handshake with ``code`` and ``reason`` on every open connection.
-
-        Returns at once; the handshakes finish in the background (bounded by a short
-        timeout when a client does not answer, or stopped reading: then it is cut).
-        """
-        check_close(code, reason)
-        for connection in self._recorder.open_connections():
-            self._close_in_background(connection.transport, code, reason)
-
-    def _close_in_background(self, ws: ServerConnection, code: int, reason: str) -> None:
-        # A send blocked on a peer that stopped reading holds the connection's lock, so
-        # close() would wait for it for good; like a real server giving up on a closing
-        # handshake, cut the connection when the close has not ended in time.
-        watchdog = threading.Timer(_CLOSE_TIMEOUT + 1.0, self._cut, (ws,))
-        watchdog.daemon = True
-
-        def run() -> None:
-            try:
-                with contextlib.suppress(ConnectionClosed):  # the client left first
-                    ws.close(code, reason)
-            finally:
-                watchdog.cancel()
-
-        closer = threading.Thread(target=run, name="realtime_sync-local-server-close", daemon=True)
-        with self._cond:
-            self._closers += [closer, watchdog]
-        watchdog.start()
-        closer.start()
-
-    def _end_call(self, call_id: str) -> None:
-        """End a call that was hung up: its session, and every connection that joined it
-        (1000, ``call ended``)."""
-        self._call_sessions.end(call_id)
-        for connection in self._recorder.open_connections():
-            if connection.admission.call_id == call_id:
-                self._close_in_background(connection.transport, 1000, "call ended")
-
-    def answer_pings(self, enabled: bool) -> None:
-        """Answer client pings (``True``, the default) or silently ignore them (``False``).
-
-        Applies at once to open and future connections; the connections stay up and keep
-        exchanging events.
-        """
-        if enabled:
-            self._pongs.set()
-        else:
-            self._pongs.clear()
 
     # Internals: handshake (runs on the connection's thread)
 
@@ -562,10 +489,10 @@ class LocalRealtimeServer(ServerControls):
                 call_id,
                 endpoint,
                 functools.partial(self._simulator, connection),
-                functools.partial(self._recorder.attach, connection),
+                functools.partial(self._attach_member, connection),
             )
             if member is None:  # hung up since the handshake was admitted
-                ws.close(1000, "call ended")
+                ws.close(*CALL_ENDED)
                 return
             while True:
                 member.receive(ws.recv(), answer=not self._faults.silent.is_set())
@@ -573,8 +500,16 @@ class LocalRealtimeServer(ServerControls):
             pass  # the client left; the call's session goes on
         finally:
             self._recorder.establish(connection)
+            with self._cond:
+                self._members.pop(ws, None)
             if member is not None:
                 member.leave()
+
+    def _attach_member(self, connection: Connection[ServerConnection], member: Member) -> None:
+        """Before a join's session.created: pushes to it go through its outbox."""
+        with self._cond:
+            self._members[connection.transport] = member
+        self._recorder.attach(connection, member.simulator)
 
     def _serve(self, ws: ServerConnection, simulator: SessionSimulator) -> None:
         lifetime = self._options.session_lifetime

@@ -23,14 +23,15 @@ The rules, as a test sees them:
   its last join: the call lives until it is hung up (:meth:`CallSessions.end`), so a later
   join sees the earlier conversation, and a response in progress streams on for whoever
   is joined.
-- The session ends at hangup, when it expires (``session_lifetime`` counts from the first
+- The session ends at hangup (every join gets close 1000 ``call ended`` after the events
+  already queued for it), when it expires (``session_lifetime`` counts from the first
   join; every join gets ``session_expired`` and close 1001), or when a response drop
   (``drop_during_response``) cuts every join, as a server crash would. A join that has
   not got its close or cut :data:`ENDING_GRACE` seconds later (its writer is stuck on a
   peer that stopped reading) is cut then, as a real server gives up on a closing
-  handshake. A later join of a
-  call whose session ended that way (expired or dropped, but not hung up) starts a new
-  session.
+  handshake. A later join of a call whose session ended that way (expired or dropped, but
+  not hung up) starts a new session; so does a join racing the expiry once the
+  ``session_expired`` went out: no join gets the close without that error.
 
 Threads: each joined connection has an outbox and a writer thread that sends what is in
 it, so the simulator (which sends with its lock held) never waits for a socket: a slow,
@@ -41,12 +42,14 @@ An outbox is bounded, as a real server bounds what it buffers for a slow client:
 whose unsent events pass :data:`MAX_BACKLOG` characters (a peer that stopped reading) is
 cut without a close frame, like a drop (no close frame could get past what it has not
 read), with a warning in the ``realtime_sync.testing`` log; the session and the other
-joins go on.
+joins go on. A test's pushed frames (:meth:`Member.put`) take the same outbox, after the
+session's events queued before them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -71,8 +74,8 @@ once its session ended, before it is cut."""
 class Endpoint:
     """What a session can do to one connection."""
 
-    send: Callable[[str], None]
-    """Sends one JSON text frame; raises when the connection is gone."""
+    send: Callable[[str | bytes], None]
+    """Sends one text (JSON) or binary frame; raises when the connection is gone."""
     close: Callable[[int, str], None]
     """Closes the connection with a code and reason (may wait for the closing handshake)."""
     drop: Callable[[], None]
@@ -100,7 +103,7 @@ class Member:
     def __init__(self, session: SharedSession, endpoint: Endpoint) -> None:
         self._session = session
         self._endpoint = endpoint
-        self._outbox: queue.SimpleQueue[str | _Last] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[str | bytes | _Last] = queue.SimpleQueue()
         self._backlog_lock = threading.Lock()
         self._backlog = 0  # characters queued and not sent yet (the one being sent included)
         self._cut = False  # the backlog passed MAX_BACKLOG: nothing more is queued
@@ -126,10 +129,10 @@ class Member:
         """Record a client event received on this connection."""
         self._endpoint.record(event)
 
-    def put(self, item: str | _Last) -> None:
+    def put(self, item: str | bytes | _Last) -> None:
         """Queue a frame (or the last entry) for the writer; never blocks. A frame that
         would take the backlog past :data:`MAX_BACKLOG` cuts the connection instead."""
-        if isinstance(item, str):
+        if not isinstance(item, _Last):
             with self._backlog_lock:
                 if self._cut:
                     return
@@ -158,7 +161,7 @@ class Member:
             self._endpoint.drop()
 
     def _write(self) -> None:
-        while isinstance(item := self._outbox.get(), str):
+        while not isinstance(item := self._outbox.get(), _Last):
             try:
                 self._endpoint.send(item)
             except Exception:  # a send that raises means the connection is gone
@@ -186,8 +189,8 @@ class SharedSession:
         # The members and the ending; taken last (but for register_thread's lock).
         self._lock = threading.Lock()
         self._members: list[Member] = []
-        self._ending: Ending | None = None  # set once: the session closed or dropped
-        self._ended = False
+        self._ended = False  # closed, dropped, hung up or stopped: no more events
+        self._expiring = False  # its session_expired went out: its close follows
         # Who the event being handled on this thread came from (None on a response
         # thread), and whether it is a join's session.created (for that join only).
         self._local = threading.local()
@@ -209,24 +212,29 @@ class SharedSession:
 
     @property
     def ended(self) -> bool:
-        """Whether the session closed, was cut, or was ended: a new join needs a new one."""
+        """Whether the session is ending (expiring), closed, was cut, or was ended: a new
+        join needs a new one."""
         with self._lock:
-            return self._ended
+            return self._ended or self._expiring
 
-    def join(self, endpoint: Endpoint, attached: Callable[[SessionSimulator], None]) -> Member:
-        """Attach a connection: ``attached`` runs first (with the simulator), then the
-        connection gets ``session.created`` and from then on every event of the session."""
+    def join(self, endpoint: Endpoint, attached: Callable[[Member], None]) -> Member | None:
+        """Attach a connection: ``attached`` runs first (with the new member), then the
+        connection gets ``session.created`` and from then on every event of the session.
+        None when the session began to end meanwhile (the member is dropped unstarted,
+        its session.created unsent): the join needs a new session."""
         member = Member(self, endpoint)
-        attached(self.simulator)
+        attached(member)
         # Under the simulator's lock no other event goes out: the join misses none sent
-        # after its session.created and gets none sent before it.
+        # after its session.created and gets none sent before it. The expiry sends its
+        # error and its close without that lock: the check below is what keeps a join
+        # from getting the close alone.
         with self.simulator.lock:
             with self._from(member, opening=True):
                 self.simulator.open()
             with self._lock:
+                if self._ended or self._expiring:
+                    return None
                 self._members.append(member)
-                if self._ending is not None:  # expired or cut while this join came in
-                    member.put(_Last(self._ending))
         member.start(self._register_thread)
         return member
 
@@ -242,12 +250,17 @@ class SharedSession:
                 self._members.remove(member)
         member.put(_Last(None))
 
-    def end(self) -> None:
-        """End the session (hangup, server stop): no more events; the transport closes
-        the connections. Returns at once; the response thread ends by itself."""
+    def end(self, ending: Ending | None) -> None:
+        """End the session: no more events. At hangup, ``ending`` reaches each join after
+        what is queued for it (a stuck one is cut :data:`ENDING_GRACE` later); at server
+        stop (None) the transport closes the joins. Returns at once; the response thread
+        ends by itself."""
+        if ending is not None:
+            self._finish(ending)
         with self._lock:
-            self._ended = True  # no ending after this: the transport closes the joins
-            timers = (self._timer, self._grace)
+            self._ended = True  # no ending after this
+            # Hangup keeps the grace timer; server stop cancels it (and joins its own closes).
+            timers = (self._timer,) if ending is not None else (self._timer, self._grace)
         for timer in timers:
             if timer is not None:
                 timer.cancel()
@@ -264,12 +277,16 @@ class SharedSession:
 
     # The simulator's endpoint
 
-    def _send(self, frame: str) -> None:
+    def _send(self, frame: str | bytes) -> None:
+        # The simulator sends text frames only (bytes are a test's pushes, in Member.put).
+        error = isinstance(frame, str) and is_error_frame(frame)
         origin: Member | None = getattr(self._local, "origin", None)
-        if origin is not None and (self._local.opening or is_error_frame(frame)):
+        if origin is not None and (self._local.opening or error):
             origin.put(frame)  # a join's session.created, or the answer to its event
             return
         with self._lock:
+            if origin is None and error and _is_expiry(frame):
+                self._expiring = True  # its close follows, outside the simulator's lock
             for member in self._members:
                 member.put(frame)
 
@@ -288,7 +305,7 @@ class SharedSession:
         with self._lock:
             if self._ended:
                 return
-            self._ending, self._ended = ending, True
+            self._ended = True
             members = list(self._members)
             for member in members:
                 member.put(_Last(ending))
@@ -301,6 +318,12 @@ class SharedSession:
             self._grace = self._start_timer(ENDING_GRACE, cut_stuck, "grace")
         if self._timer is not None:
             self._timer.cancel()
+
+
+def _is_expiry(frame: str | bytes) -> bool:
+    """Whether an error frame is the session's ``session_expired``."""
+    error = json.loads(frame).get("error")
+    return isinstance(error, dict) and error.get("code") == "session_expired"
 
 
 class CallSessions:
@@ -322,41 +345,49 @@ class CallSessions:
         # call's session cannot slip between the liveness check and the join.
         self._lock = threading.Lock()
         self._sessions: dict[str, SharedSession] = {}
-        self._replaced: list[SharedSession] = []  # ended ones a later join replaced
+        # Ended ones (replaced by a later join, or hung up): stop() still cancels their timers.
+        self._retired: list[SharedSession] = []
 
     def join(
         self,
         call_id: str,
         endpoint: Endpoint,
         make: Callable[[Endpoint], SessionSimulator],
-        attached: Callable[[SessionSimulator], None],
+        attached: Callable[[Member], None],
     ) -> Member | None:
         """Join ``endpoint`` to the call's session, creating it with ``make`` for the
-        first join (or after it ended); None when the call was hung up meanwhile."""
+        first join (or after it ended, or began to expire: then ``attached`` may run
+        twice); None when the call was hung up meanwhile."""
         with self._lock:
             if not self._live(call_id):
                 return None
-            session = self._sessions.get(call_id)
-            if session is None or session.ended:
-                if session is not None:  # stop() still cancels its timers
-                    self._replaced.append(session)
-                session = SharedSession(
-                    make, lifetime=self._lifetime, register_thread=self._register_thread
-                )
-                self._sessions[call_id] = session
-            return session.join(endpoint, attached)
+            while True:
+                session = self._sessions.get(call_id)
+                if session is None or session.ended:
+                    if session is not None:
+                        self._retired.append(session)
+                    session = SharedSession(
+                        make, lifetime=self._lifetime, register_thread=self._register_thread
+                    )
+                    self._sessions[call_id] = session
+                member = session.join(endpoint, attached)
+                if member is not None:
+                    return member
 
-    def end(self, call_id: str) -> None:
-        """The call was hung up: end its session, if it has one."""
+    def end(self, call_id: str, code: int, reason: str) -> None:
+        """The call was hung up: end its session, if it has one, closing each join with
+        ``code`` and ``reason`` once it got the events queued for it."""
         with self._lock:
             session = self._sessions.pop(call_id, None)
+            if session is not None:
+                self._retired.append(session)
         if session is not None:
-            session.end()
+            session.end(lambda endpoint: endpoint.close(code, reason))
 
     def end_all(self) -> None:
         """End every session (the server is stopping)."""
         with self._lock:
-            sessions = [*self._sessions.values(), *self._replaced]
-            self._sessions, self._replaced = {}, []
+            sessions = [*self._sessions.values(), *self._retired]
+            self._sessions, self._retired = {}, []
         for session in sessions:
-            session.end()
+            session.end(None)
