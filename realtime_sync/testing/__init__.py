@@ -199,7 +199,8 @@ networks do:
 - ``drop_connections()`` / ``close_connections(code, reason)``: end open connections now;
 - ``half_open(enabled=True)``: a half-open peer: no pongs, no events; client events are
   recorded but not handled; closes still go out;
-- ``push(event)``: any event or raw (malformed) frame; ``storm_errors(count, code=,
+- ``push(event)``: any event or raw (malformed) frame (it never hangs the test: a client
+  that stopped reading is cut); ``storm_errors(count, code=,
   message=, interval=)``: a burst of ``error`` events;
 - ``expire_sessions()``: ``session_expired`` and close 1001 now (``session_lifetime=`` does
   it after a while);
