@@ -160,7 +160,9 @@ class RealtimeClient(Links, Handlers, Conversations):
                 variables.
             ping_interval: Seconds between keepalive pings (None or 0: no pings).
             ping_timeout: Seconds to wait for a pong before the connection counts as dead.
-            connect_timeout: Default for :meth:`connect`'s timeout.
+            connect_timeout: Default for :meth:`connect`'s timeout, and the bound on each
+                step of connecting (TCP connect, a proxy's CONNECT, the TLS handshake, the
+                upgrade): a peer silent for longer fails the attempt and frees its thread.
             close_timeout: Default for :meth:`close`'s timeout.
             send_timeout: Seconds a frame may take to write before the peer counts as
                 not reading: the send raises :class:`TransportError` (or, while
@@ -235,6 +237,7 @@ class RealtimeClient(Links, Handlers, Conversations):
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             send_timeout=send_timeout,
+            connect_timeout=connect_timeout,
             sslopt=sslopt,
             ca_certs=ca_certs,
             http_proxy_host=http_proxy_host,

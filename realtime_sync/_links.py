@@ -62,6 +62,7 @@ def make_transport(
     ping_interval: float | None,
     ping_timeout: float | None,
     send_timeout: float | None,
+    connect_timeout: float | None,
     sslopt: Mapping[str, Any] | None,
     ca_certs: str | None,
     http_proxy_host: str | None,
@@ -109,6 +110,7 @@ def make_transport(
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
         send_timeout=send_timeout,
+        connect_timeout=connect_timeout,
         sslopt=ssl_options,
         proxy={name: value for name, value in proxy.items() if value is not None},
     )

@@ -279,6 +279,7 @@ class RealtimeTranslationClient(Links, Handlers):
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             send_timeout=send_timeout,
+            connect_timeout=connect_timeout,
             sslopt=sslopt,
             ca_certs=ca_certs,
             http_proxy_host=http_proxy_host,

@@ -1,4 +1,4 @@
-"""The I/O shell: the one module that touches websocket-client.
+"""The I/O shell: the one module that touches websocket-client (and ``_frames``, its reader).
 
 websocket-client's ``WebSocketApp.run_forever`` runs on a daemon thread, whose read loop
 also sends the keepalive pings. Its callbacks here do almost nothing: hand frames on and
@@ -22,6 +22,7 @@ from attrs import field, frozen
 
 from ._endpoints import Handshake
 from ._errors import ConfigurationError, NotConnectedError, TransportError
+from ._frames import ReadAhead
 from ._timeouts import wait_seconds
 from ._transport import EndKind, EndSink, FrameSink, TransportEnded, binary_frame
 
@@ -60,10 +61,16 @@ class WebSocketTransport:
     TCP, each wait for buffer space. It also bounds a stall in the middle of a received frame.
     """
 
+    connect_timeout: float | None = field(default=None, kw_only=True)
+    """Seconds each step of connecting (TCP connect, a proxy's CONNECT exchange, the TLS
+    handshake, the upgrade) may wait on a silent peer before the attempt fails (None:
+    forever). abort() cannot wake a thread in the first three, so this is what ends it."""
+
     @send_timeout.validator
-    def _check_send_timeout(self, _: object, value: float | None) -> None:
+    @connect_timeout.validator
+    def _check_timeout(self, attribute: Any, value: float | None) -> None:
         if value is not None and not value > 0:
-            raise ConfigurationError(f"send_timeout must be positive (or None), not {value!r}")
+            raise ConfigurationError(f"{attribute.name} must be positive (or None), not {value!r}")
 
     def open(
         self, handshake: Handshake, *, on_frame: FrameSink, on_end: EndSink, name: str
@@ -187,7 +194,7 @@ class _CutOnSendTimeout:
         if sock is None or raw is None:
             return
         frames = sock.frame_buffer
-        assert isinstance(frames, _ReadAhead)  # installed by on_open, before the first read
+        assert isinstance(frames, ReadAhead)  # installed by on_open, before the first read
         frame_ready = frames.frame_ready
         tls_pending = getattr(raw, "pending", None)  # decrypted bytes select() cannot see
 
@@ -252,73 +259,6 @@ def _ping(app: _PromptApp) -> None:
         logger.debug("a keepalive ping could not be sent", exc_info=True)
 
 
-_READ_AHEAD = 65536  # bytes asked of the socket at a time: many small frames per call
-# Bytes asked at most per call while reading a large frame: Python allocates the whole size
-# asked for before the call, whatever arrives.
-_READ_MOST = 1 << 20
-
-
-class _ReadAhead(websocket._abnf.frame_buffer):
-    """websocket-client's frame reader with a read-ahead buffer.
-
-    The stock reader asks the socket for exactly what it needs next (a 2-byte header, then
-    the length, then the payload): three system calls per frame. This one asks for up to
-    64 KB at once and serves headers and payloads from that, so a burst of small events
-    costs one call for hundreds of frames. Frames are parsed and checked as before.
-    """
-
-    def __init__(self, recv: Callable[[int], bytes]) -> None:
-        super().__init__(recv, skip_utf8_validation=True)
-        self._data = b""
-        self._at = 0  # how much of _data was served
-
-    def recv_strict(self, bufsize: int) -> bytes:
-        at, end = self._at, self._at + bufsize
-        if end <= len(self._data):
-            self._at = end
-            return self._data[at:end]
-        parts = [self._data[at:]]
-        have = len(parts[0])
-        try:
-            while have < bufsize:
-                # Asks for 64 KB, or the rest of a large frame up to 1 MB; gets what is there.
-                part = self.recv(min(max(_READ_AHEAD, bufsize - have), _READ_MOST))
-                parts.append(part)
-                have += len(part)
-        finally:  # a read that failed keeps what came before it
-            self._data, self._at = b"".join(parts), 0
-        data = self._data
-        if have == bufsize:  # nothing read past it: no copy (a large frame, mostly)
-            self._data = b""
-            return data
-        if bufsize > _READ_AHEAD:  # keep only what follows a large frame, not all of it
-            self._data = data[bufsize:]
-            return data[:bufsize]
-        self._at = bufsize
-        return data[:bufsize]
-
-    def buffered(self) -> bool:
-        """Whether any unread bytes are buffered (a whole frame, or part of one)."""
-        return len(self._data) > self._at
-
-    def frame_ready(self) -> bool:
-        """Whether a whole frame is buffered: reading it then cannot wait on the socket."""
-        data, at = self._data, self._at
-        if len(data) - at < 2:
-            return False
-        length = data[at + 1] & 0x7F
-        start = at + 2
-        if length == 126:
-            start += 2
-            length = int.from_bytes(data[at + 2 : start], "big")
-        elif length == 127:
-            start += 8
-            length = int.from_bytes(data[at + 2 : start], "big")
-        if data[at + 1] & 0x80:  # masked (servers do not mask, but the frame says so)
-            start += 4
-        return start + length <= len(data)
-
-
 class SendTimedOut(Exception):
     """Why a connection was cut: a send made no progress within the send timeout."""
 
@@ -360,11 +300,12 @@ class WebSocketConnection:
         self._finished = False
         self._close_code: int | None = None
         self._close_reason: str | None = None
+        self._headers = _UpgradeHeaders(
+            [f"{name}: {value}" for name, value in handshake.headers.items()]
+        )
         self._app = _PromptApp(
             handshake.url,
-            header=_UpgradeHeaders(
-                [f"{name}: {value}" for name, value in handshake.headers.items()]
-            ),  # type: ignore[arg-type]
+            header=self._before_connect,  # type: ignore[arg-type]
             subprotocols=list(handshake.subprotocols) or None,
             on_open=self._handle_open,
             on_data=self._handle_data,
@@ -408,6 +349,16 @@ class WebSocketConnection:
             self._finished = True
             self._on_end(self._ended())
 
+    def _before_connect(self) -> _UpgradeHeaders:
+        """websocket-client's header callable, called on the socket thread just before it
+        connects, its new socket object in ``app.sock``: give that the connect timeout,
+        which websocket-client applies to the raw socket it opens (its own default, None,
+        would let a silent peer hold the thread and the fd for good)."""
+        sock = self._app.sock
+        if sock is not None:
+            sock.settimeout(wait_seconds(self._options.connect_timeout))
+        return self._headers
+
     def _ended(self) -> TransportEnded:
         """Describe the end in library-neutral terms."""
         exc, opened = self._error, self._opened.is_set()
@@ -444,19 +395,32 @@ class WebSocketConnection:
             opened,
             code=code,
             reason=self._close_reason,
-            detail="" if exc is None else str(exc) or type(exc).__name__,
+            detail=self._detail(exc),
             cause=exc,
         )
+
+    def _detail(self, exc: BaseException | None) -> str:
+        """The error's text; for a step of connecting that timed out, which bound it was."""
+        text = "" if exc is None else str(exc) or type(exc).__name__
+        bound = self._options.connect_timeout
+        if exc is None or bound is None or self._opened.is_set():
+            return text
+        timeouts = (TimeoutError, websocket.WebSocketTimeoutException)
+        # websocket-client re-raises a timeout reading the proxy's reply as a proxy error.
+        if isinstance(exc, timeouts) or isinstance(exc.__context__, timeouts):
+            by = " from the proxy" if isinstance(exc, websocket.WebSocketProxyException) else ""
+            return f"no answer{by} within the connect timeout ({bound:g} s): {text}"
+        return text
 
     def _handle_open(self, app: websocket.WebSocketApp) -> None:
         self._socket = app.sock
         if app.sock is not None:
             # Nothing was read past the upgrade's reply (it is read a byte at a time), so
             # the reader can be swapped before the first frame.
-            app.sock.frame_buffer = _ReadAhead(app.sock._recv)
+            app.sock.frame_buffer = ReadAhead(app.sock._recv)
             # Bounds each write (and a read stalled mid-frame; the read loop selects before
-            # reading, so an idle connection never times out). Set after the upgrade, whose
-            # own bound is connect()'s.
+            # reading, so an idle connection never times out). Replaces the connect timeout,
+            # which bounded each step up to here.
             app.sock.settimeout(self._options.send_timeout)
         if self._stopping:  # close() raced the handshake: do not start a session
             self.abort()
@@ -591,7 +555,7 @@ class WebSocketConnection:
 
         A thread still in TCP connect, a proxy's CONNECT exchange or the TLS handshake
         cannot be woken (websocket-client exposes the socket only after them); it ends when
-        the operating system, or the proxy, gives up.
+        that step times out (the transport's ``connect_timeout``), or the peer gives up.
         """
         self._stopping = True
         self._app.cut()

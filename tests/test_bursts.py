@@ -13,6 +13,7 @@ from conftest import KEY
 from rawpeer import RawPeer, text_frame, upgrade_reply
 
 from realtime_sync import RealtimeClient, _websocket
+from realtime_sync._frames import ReadAhead
 
 WAIT = 5.0
 
@@ -221,7 +222,7 @@ def test_a_burst_of_small_frames_takes_few_reads_of_the_socket(
     ],
 )
 def test_a_frame_is_ready_only_when_all_of_it_is_buffered(data: bytes, ready: bool) -> None:
-    frames = _websocket._ReadAhead(lambda size: b"")
+    frames = ReadAhead(lambda size: b"")
     frames._data = b"\x81\x01z" + data  # behind one frame already served
     frames._at = 3
     assert frames.frame_ready() is ready
@@ -262,7 +263,7 @@ class _Chunks:
 def test_the_reader_keeps_only_what_follows_a_large_frame() -> None:
     large = _delta("y" * 8_000_000)
     small = _delta("after")
-    frames = _websocket._ReadAhead(_Chunks(large[:-10], large[-10:] + small[:5]))
+    frames = ReadAhead(_Chunks(large[:-10], large[-10:] + small[:5]))
     assert len(frames.recv_frame().data) == len(large) - 10  # 2 bytes and an 8-byte length
     assert len(frames._data) == 5  # not the 8 MB already served
 
@@ -271,7 +272,7 @@ def test_the_reader_reads_frames_from_chunks_cut_anywhere() -> None:
     stream = b"".join(_delta(text) for text in ["a", "b" * 200, "c" * 70_000, "d"])
     for cut in (1, 2, 3, 5, 64, 1000):
         pieces = [stream[i : i + cut] for i in range(0, len(stream), cut)]
-        frames = _websocket._ReadAhead(_Chunks(*pieces))
+        frames = ReadAhead(_Chunks(*pieces))
         texts = [json.loads(frames.recv_frame().data)["delta"] for _ in range(4)]
         assert texts == ["a", "b" * 200, "c" * 70_000, "d"]
         assert not frames.buffered()
