@@ -116,6 +116,12 @@ def main() -> int:
             # cancelled the answer and cut it there.
             client.on("input_audio_buffer.speech_started", lambda ev: speaker.stop())
             client.on(
+                "conversation.item.truncated",
+                lambda ev: print(
+                    f"(interrupted: you heard {ev.audio_end_ms} ms of it)", flush=True
+                ),
+            )
+            client.on(
                 "conversation.item.input_audio_transcription.completed",
                 lambda ev: print(f"you: {ev.transcript}", flush=True),
             )

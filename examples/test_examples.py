@@ -25,6 +25,7 @@ from realtime_sync import audio
 from realtime_sync.testing import recognize_speech, synthesize_speech
 
 HERE = Path(__file__).parent
+BYTES_PER_MS = 48  # of the sessions' audio, PCM16 at 24 kHz
 # Offline whatever the machine has: no key, so the examples use the local server.
 OFFLINE = {
     "OPENAI_API_KEY": "",
@@ -351,10 +352,14 @@ def test_telephony_bridge_answers_the_caller_and_stops_when_cut_off() -> None:
 
 # A stand-in for sounddevice, put first on the example's PYTHONPATH: its microphone says
 # SOUNDDEVICE_SAYS (after some silence, then silence again), its speaker appends what it
-# plays to SOUNDDEVICE_PLAYED; both run at the pace of real devices.
+# plays to SOUNDDEVICE_PLAYED; both run at the pace of real devices. With
+# SOUNDDEVICE_THEN_SAYS, the microphone says that too, over the speaker: as soon as the
+# speaker has played 500 ms of sound (not by the clock, so a slow machine cannot shift it).
 FAKE_SOUNDDEVICE = """
 import os, threading, time
 from realtime_sync.testing import synthesize_speech
+
+_sounding_blocks = 0  # blocks with sound the speaker has played (100 ms each in the example)
 
 class _Stream:
     def __init__(self, samplerate, channels, dtype, blocksize, callback):
@@ -382,27 +387,35 @@ class RawInputStream(_Stream):
     def __init__(self, **options):
         super().__init__(**options)
         self.audio = bytes(4800) + synthesize_speech(os.environ["SOUNDDEVICE_SAYS"])
+        self.then = os.environ.get("SOUNDDEVICE_THEN_SAYS")
 
     def block(self):
+        if not self.audio and self.then and _sounding_blocks >= 5:
+            self.audio, self.then = synthesize_speech(self.then), None
         data, self.audio = self.audio[: self.size], self.audio[self.size :]
         self.callback(data.ljust(self.size, b"\\0"), self.size // 2, None, None)
 
 class RawOutputStream(_Stream):
     def block(self):
+        global _sounding_blocks
         out = bytearray(self.size)
         self.callback(out, self.size // 2, None, None)
+        _sounding_blocks += any(out)
         with open(os.environ["SOUNDDEVICE_PLAYED"], "ab") as played:
             played.write(out)
 """
 
 
-def run_with_sounddevice(stub: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_with_sounddevice(
+    stub: str, tmp_path: Path, *args: str, says: str = "What time is it?", then_says: str = ""
+) -> subprocess.CompletedProcess[str]:
     (tmp_path / "sounddevice.py").write_text(stub)
     env = {
         **os.environ,
         **OFFLINE,
         "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
-        "SOUNDDEVICE_SAYS": "What time is it?",
+        "SOUNDDEVICE_SAYS": says,
+        "SOUNDDEVICE_THEN_SAYS": then_says,
         "SOUNDDEVICE_PLAYED": str(tmp_path / "played.pcm"),
     }
     return subprocess.run(
@@ -421,18 +434,58 @@ def test_microphone_hears_the_question_and_plays_the_answer(tmp_path: Path) -> N
     assert "you: What time is it?" in result.stdout
     assert "assistant: You said: What time is it?" in result.stdout
     played = (tmp_path / "played.pcm").read_bytes()
-    assert recognize_speech(without_silences(played), "pcm16") == "You said: What time is it?"
+    assert recognize_speech(b"".join(sounds(played)), "pcm16") == "You said: What time is it?"
 
 
-def without_silences(pcm: bytes, min_samples: int = 240) -> bytes:
-    """PCM16 without its runs of digital silence of 10 ms or more (at 24 kHz): the
-    speaker's silence before and after the answer, and any gap a loaded machine made."""
-    kept = array.array("h")
+def test_microphone_stops_the_answer_when_you_talk_over_it(tmp_path: Path) -> None:
+    question, correction = "What time is it in Lisbon right now?", "Stop, that's enough, thanks."
+    result = run_with_sounddevice(
+        FAKE_SOUNDDEVICE,
+        tmp_path,
+        "--turns",
+        "2",
+        says=question,
+        then_says=correction,  # once 500 ms of the answer has played
+    )
+    assert result.returncode == 0, result.stderr
+    played = sounds((tmp_path / "played.pcm").read_bytes())
+    assert len(played) == 2, "not two answers, with silence between them"
+    heard_first, heard_second = played
+    # The first answer stopped playing when the user cut in: its start was played (read
+    # back here in whole characters), not the rest.
+    answer = f"You said: {question}"
+    character = len(synthesize_speech(" "))  # bytes of one character's speech
+    characters = len(heard_first) // character
+    played_ms = round(len(heard_first) / BYTES_PER_MS)  # give or take the sample at its ends
+    assert played_ms >= 500
+    assert characters < len(answer)
+    assert recognize_speech(heard_first[: characters * character]) == answer[:characters]
+    # The client cut the answer in the conversation at about what was played (its last
+    # report of playback before the user cut in).
+    lines = result.stdout.splitlines()
+    cut = next((line for line in lines if line.startswith("(interrupted: ")), None)
+    assert cut is not None, result.stdout
+    cut_ms = int(cut.split("you heard ")[1].split(" ms")[0])
+    assert played_ms - 500 < cut_ms <= played_ms
+    # The user was heard both times, and the correction answered to the end.
+    you = [line for line in lines if line.startswith("you: ")]
+    assert you == [f"you: {question}", f"you: {correction}"]
+    assert lines.index(cut) < lines.index(you[1])
+    assert recognize_speech(heard_second) == f"You said: {correction}"
+
+
+def sounds(pcm: bytes, gap_ms: int = 700) -> list[bytes]:
+    """PCM16 (24 kHz) cut at its silences of ``gap_ms`` or more (between answers), each
+    part without its runs of digital silence of 10 ms or more (the speaker's silence before
+    and after an answer, and any gap a loaded machine made)."""
+    parts = [array.array("h")]
     for silent, run in itertools.groupby(array.array("h", pcm), key=lambda sample: sample == 0):
         samples = list(run)
-        if not (silent and len(samples) >= min_samples):
-            kept.extend(samples)
-    return kept.tobytes()
+        if not silent or len(samples) < 240:
+            parts[-1].extend(samples)
+        elif len(samples) >= gap_ms * BYTES_PER_MS // 2 and parts[-1]:
+            parts.append(array.array("h"))
+    return [part.tobytes() for part in parts if part]
 
 
 def test_microphone_without_sounddevice_says_what_to_install(tmp_path: Path) -> None:
