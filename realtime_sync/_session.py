@@ -67,6 +67,9 @@ class SessionCore:
         self._abandoned: Exception | None = None
         # The server's error event, if it was the last thing before the end (3000, 4000...).
         self._final_error: ErrorEvent | None = None
+        # Its session_expired, whatever came after: an expired session is over, and events
+        # still in flight (or a close frame lost to a reset) must not hide why.
+        self._expiry: ErrorEvent | None = None
 
     @property
     def state(self) -> SessionState:
@@ -90,6 +93,8 @@ class SessionCore:
         if isinstance(event, Notice):
             return event
         self._final_error = event if type(event) is ErrorEvent else None
+        if self._final_error is not None and self._final_error.error.code == "session_expired":
+            self._expiry = self._final_error
         if type(event) is SessionEvent:
             self.session = event.session
             if event.type == "session.created":
@@ -129,7 +134,7 @@ class SessionCore:
         error = failure(
             ended,
             session_started=self.started,
-            final_error=self._final_error,
+            final_error=self._expiry or self._final_error,
             display_url=self.display_url,
         )
         logger.info("connection to %s ended: %s", self.display_url, error)

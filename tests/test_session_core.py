@@ -168,6 +168,22 @@ def test_session_expiry_carries_the_error_and_is_retryable() -> None:
     assert closed.retryable
 
 
+@pytest.mark.parametrize(
+    "end", [ended(code=1001), ended("dropped", detail="reset")], ids=["closed", "dropped"]
+)
+def test_an_expiry_stays_the_cause_whatever_came_after_it(end: TransportEnded) -> None:
+    # Events still in flight after session_expired (or a close frame lost to a reset) made
+    # the end look like a drop: a reconnect instead of the session's rollover.
+    core = started()
+    core.receive(error_event("session_expired"))
+    core.receive(event("input_audio_buffer.speech_started", audio_start_ms=0, item_id="i"))
+    closed = closing_of(core, end)
+    assert isinstance(closed.error, ConnectionClosed)
+    assert closed.error.error is not None
+    assert closed.error.error.error.code == "session_expired"
+    assert closed.retryable
+
+
 @pytest.mark.parametrize("code", sorted(FATAL_ERROR_CODES))
 @pytest.mark.parametrize("close_code", [1011, 1001, None])
 def test_a_fatal_code_at_the_end_of_a_session_is_not_retried(
