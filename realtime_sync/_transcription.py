@@ -13,8 +13,9 @@ everything sent before it) then tells whether speech is still open, which a comm
 
 A reconnect (or a session rollover) does not end it. The new session gets the transcription
 settings again and, first, the audio the old one had not transcribed yet
-(:class:`~._transcription_resume.KeptAudio`); the items whose transcripts had come are not
-sent again (see :mod:`._transcription_run`, which runs it).
+(:class:`~._transcription_resume.KeptAudio`, a long silence shortened to what turn detection
+needs of it); the items whose transcripts had come are not sent again (see
+:mod:`._transcription_run`, which runs it).
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def transcribe(
     (``RealtimeClient(intent="transcription")``) or a beta one. Raises
     :class:`TranscriptionError` when the server refuses an event sent here,
     :class:`ConnectionClosed` when the connection ends for good (``reconnect=False``,
-    reconnecting gave up, or a reconnect finds more untranscribed audio than is kept: see
+    reconnecting gave up, or a reconnect finds more untranscribed audio than is kept, two
+    minutes, where a silence longer than turn detection needs counts only that much: see
     ``RESEND_LIMIT_MS``; or what a send raises when it finds the connection gone first), and
     :class:`WouldDeadlockError` when called from a handler. Closing the generator early
     (``break``) stops sending; the events of the audio already sent still reach handlers.

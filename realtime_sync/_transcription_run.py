@@ -5,9 +5,10 @@
 reconnect or a session rollover: the client's ``client.reconnecting`` (or a send queue that
 holds) pauses it, nothing of it is sent until the new session is there, and the news of that
 session (``client.reconnected``, ``client.session_rolled_over``) resumes it: the settings
-again, then the audio the old session had not transcribed (:class:`KeptAudio`), and the
-phase it was in (the end of the input is closed and waited for again). The items that
-audio becomes are marked ``resumed``; items already transcribed are not sent again.
+again, then the audio the old session had not transcribed (:class:`KeptAudio`, long
+silences shortened: they do not count toward its limit), and the phase it was in (the end
+of the input is closed and waited for again). The items that audio becomes are marked
+``resumed``; items already transcribed are not sent again.
 """
 
 from __future__ import annotations
@@ -39,7 +40,12 @@ from ._errors import (
 from ._gap import SendQueue
 from ._objects import ErrorDetail, Session, TranscriptionUsage
 from ._reconnect import ReconnectPolicy
-from ._transcription_resume import RESEND_LIMIT_MS, KeptAudio
+from ._transcription_resume import (
+    RESEND_LIMIT_MS,
+    SERVER_VAD_SILENCE_MS,
+    KeptAudio,
+    silence_kept_ms,
+)
 
 if TYPE_CHECKING:
     from ._client import RealtimeClient
@@ -59,7 +65,6 @@ logger = logging.getLogger("realtime_sync")
 
 InputFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
 _MIN_COMMIT_MS = 100.0  # servers refuse to commit less (input_audio_buffer_commit_empty)
-_DEFAULT_SILENCE_MS = 500  # server VAD's silence_duration_ms in transcription sessions
 _TAIL_MARGIN_MS = 100  # silence beyond the turn detector's, so its last frame is in
 _LONGEST_WAIT = 60.0  # seconds of one wait for an event (a queue takes no infinite timeout)
 _EVENTS = (
@@ -190,8 +195,8 @@ class TranscriptionRun:
         self._commit_refused = False  # our final commit found nothing to commit
         self._kept = KeptAudio(
             _timeline_of(client, self._session_id()),
-            rate=audio.format_rate(fmt),
-            sample_width=audio.format_sample_width(fmt),
+            fmt=fmt,
+            silence_ms=silence_kept_ms(detection),
             limit_ms=RESEND_LIMIT_MS,
         )
         self._starts: dict[str, float] = {}  # speech_started's audio_start_ms, by item
@@ -278,8 +283,9 @@ class TranscriptionRun:
         if not self._kept.complete:
             raise ConnectionClosed(
                 "transcribe(): the connection was lost with more than "
-                f"{RESEND_LIMIT_MS / 1000:.0f} s of audio not transcribed yet, more than is "
-                "kept to send again; the transcription cannot go on without a gap"
+                f"{RESEND_LIMIT_MS / 1000:.0f} s of audio not transcribed yet (long silences "
+                "shortened), more than is kept to send again; the transcription cannot go on "
+                "without a gap"
             )
         if self._gap_dropped_ms:
             logger.warning(
@@ -384,7 +390,7 @@ class TranscriptionRun:
         if self._detection is None:
             return
         self._waits = True  # the tail is ours, not a live source's: never dropped
-        silence = self._detection.get("silence_duration_ms") or _DEFAULT_SILENCE_MS
+        silence = self._detection.get("silence_duration_ms") or SERVER_VAD_SILENCE_MS
         frames = audio.SESSION_RATE * (int(silence) + _TAIL_MARGIN_MS) // 1000
         tail = audio.encode_for_format(bytes(2 * frames), self._fmt)
         rate, width = audio.format_rate(self._fmt), audio.format_sample_width(self._fmt)

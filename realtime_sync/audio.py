@@ -13,6 +13,7 @@
   PCM16 bytes into what a session with a given input format expects;
   :func:`decode_from_format` turns output audio back into PCM16; :func:`format_rate` and
   :func:`format_sample_width` describe a format.
+- Loudness: :func:`level_dbfs`, the level of audio in a session format.
 
 A session audio format is given as the session names it: GA ``{"type": "audio/pcm",
 "rate": 24000}``, ``{"type": "audio/pcmu"}`` or ``{"type": "audio/pcma"}`` (a dict or the
@@ -28,9 +29,12 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import math
+import operator
 import os
 import sys
 import wave
+from array import array
 from collections.abc import Iterator, Mapping
 from typing import IO, Any, Protocol, TypeAlias
 
@@ -55,6 +59,7 @@ __all__ = [
     "encode_for_format",
     "format_rate",
     "format_sample_width",
+    "level_dbfs",
     "pcm16_to_base64",
     "read_wav",
     "to_pcm16",
@@ -433,3 +438,15 @@ def decode_from_format(data: BytesLike, format: AudioFormatSpec) -> bytes:
     if len(data) % 2:
         raise ValueError(f"PCM16 audio has whole 2-byte samples; got {len(data)} bytes")
     return data
+
+
+def level_dbfs(data: BytesLike, format: AudioFormatSpec = None) -> float:
+    """How loud audio in a session audio ``format`` is: the RMS of its samples around their
+    mean (a constant offset is silence), in dB relative to full scale; ``-inf`` for silence
+    and for no samples. The local server's turn detection measures its frames this way."""
+    samples = array("h", _to_little_endian(decode_from_format(data, format), 2))
+    count, total = len(samples), sum(samples)
+    spread = count * sum(map(operator.mul, samples, samples)) - total * total  # count^2 x var
+    if not spread:
+        return -math.inf
+    return 10 * math.log10(spread / (count * 32768.0) ** 2)

@@ -4,6 +4,8 @@ transcribed yet, items already transcribed are not sent again, and the iterator 
 from __future__ import annotations
 
 import base64
+import math
+import struct
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -17,8 +19,9 @@ from realtime_sync import (
     ReconnectPolicy,
     TranscriptCompleted,
     _transcription_run,
+    audio,
 )
-from realtime_sync._transcription_resume import KeptAudio
+from realtime_sync._transcription_resume import KeptAudio, silence_kept_ms
 from realtime_sync.testing import LocalRealtimeServer, recognize_speech, synthesize_speech
 
 pytestmark = pytest.mark.timeout(60)
@@ -100,10 +103,11 @@ def test_an_item_committed_but_not_transcribed_is_sent_again() -> None:
         with client:
             pieces = list(client.transcribe(source))
         assert dropped.is_set()
-        assert [(p.transcript, p.resumed) for p in completed(pieces)] == [
-            ("one", True),
-            ("two", True),
-        ]
+        done = completed(pieces)
+        assert [p.transcript for p in done] == ["one", "two"]
+        # "one" was committed and lost: sent again. "two" is either sent again too, or
+        # (when the source had not reached it at the drop) sent for the first time after.
+        assert done[0].resumed
 
 
 def test_reconnect_false_ends_with_connection_closed() -> None:
@@ -121,16 +125,22 @@ def test_reconnect_false_ends_with_connection_closed() -> None:
                 pass
 
 
+def loud(ms: int, seed: int = 0) -> bytes:
+    """``ms`` of loud mu-law audio (8 bytes per ms), different for each ``seed``."""
+    return bytes((seed + index) % 128 for index in range(8 * ms))
+
+
 def test_the_audio_kept_is_bounded_and_trimmed_to_what_is_not_transcribed() -> None:
-    kept = KeptAudio(0.0, rate=1000, sample_width=1, limit_ms=100.0)  # a byte per ms
-    kept.add(bytes(range(60)), 60.0)
+    kept = KeptAudio(0.0, fmt="g711_ulaw", silence_ms=1000.0, limit_ms=100.0)
+    first, second = loud(60), loud(40, 60)
+    kept.add(first, 60.0)
     kept.committed("a", 30.0)
-    kept.add(bytes(range(60, 100)), 40.0)
+    kept.add(second, 40.0)
     kept.transcribed("a")  # the first 30 ms are not needed any more, mid-chunk
     assert kept.complete and kept.uncommitted_ms == 70.0
-    assert b"".join(kept.restart()) == bytes(range(30, 100))
+    assert b"".join(kept.restart()) == (first + second)[8 * 30 :]
     assert kept.timeline_ms == 70.0  # the new session's timeline
-    kept.add(bytes(40), 40.0)  # 110 ms: over the limit, the oldest goes
+    kept.add(loud(40), 40.0)  # 110 ms: over the limit, the oldest goes
     assert not kept.complete
     kept.committed("b", None)
     kept.transcribed("b")  # all transcribed: what was let go does not matter any more
@@ -238,7 +248,7 @@ def test_a_session_rollover_resumes_without_losing_or_repeating_speech() -> None
         assert recognize_speech(second.strip(b"\0")) == "second part"
 
 
-def test_more_untranscribed_audio_than_is_kept_ends_with_connection_closed(
+def test_more_untranscribed_speech_than_is_kept_ends_with_connection_closed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_transcription_run, "RESEND_LIMIT_MS", 2000.0)  # instead of 120 s
@@ -246,11 +256,14 @@ def test_more_untranscribed_audio_than_is_kept_ends_with_connection_closed(
         client = client_of(server)
 
         def source() -> Iterator[bytes]:
-            for _ in range(3):  # silence: turn detection commits none of it
-                yield SILENCE
+            yield SILENCE * 5  # shortened: 1.8 s of it count
+            yield synthesize_speech("x" * 40)  # 2.4 s of one turn, not transcribed yet
             server.drop_connections()
 
-        with client, pytest.raises(ConnectionClosed, match="more than 2 s of audio not"):
+        with (
+            client,
+            pytest.raises(ConnectionClosed, match=r"more than 2 s of audio not .*long silences"),
+        ):
             for _ in client.transcribe(source()):
                 pass
         assert len(server.connections) == 2  # it did reconnect: the resume gave up
@@ -310,3 +323,126 @@ def test_a_paced_bytes_source_waits_out_the_gap(caplog: pytest.LogCaptureFixture
         resent = b"".join(appended(server.connections[-1]))
         assert resent.startswith(source) and not resent[len(source) :].strip(b"\0")
         assert "dropped" not in caplog.text
+
+
+def tone(ms: int, dbfs: float) -> bytes:
+    """``ms`` of a 440 Hz tone whose RMS is ``dbfs``, as PCM16 at 24 kHz."""
+    amplitude = 32768 * 10 ** (dbfs / 20) * math.sqrt(2)
+    count = 24 * ms
+    return struct.pack(
+        f"<{count}h",
+        *(round(amplitude * math.sin(2 * math.pi * 440 * i / 24000)) for i in range(count)),
+    )
+
+
+def test_a_long_silence_is_kept_shortened_and_positions_still_map() -> None:
+    quiet = audio.ulaw_encode(bytes(2 * 8 * 5000))  # 5 s of mu-law silence
+    first, second = loud(100), loud(100, 7)
+
+    def kept_around_a_pause() -> KeptAudio:
+        kept = KeptAudio(0.0, fmt="g711_ulaw", silence_ms=300.0, limit_ms=1000.0)
+        for data, ms in ((first, 100.0), (quiet, 5000.0), (second, 100.0)):
+            kept.add(data, ms)
+        return kept
+
+    kept = kept_around_a_pause()  # 300 ms of the silence kept: under the limit
+    assert kept.complete and kept.timeline_ms == 5200.0 and kept.uncommitted_ms == 5200.0
+    kept.committed("a", 250.0)  # on the session's timeline: in the part of the pause kept
+    kept.transcribed("a")
+    assert b"".join(kept.restart()) == quiet[: 8 * 150] + second
+    assert kept.timeline_ms == 250.0  # the new session's timeline: no gap in it
+    kept = kept_around_a_pause()
+    kept.committed("a", 3000.0)  # in the part left out
+    kept.transcribed("a")
+    assert kept.restart() == [second]
+    # Quiet speech is not silence: all of it counts.
+    kept = KeptAudio(0.0, fmt="pcm16", silence_ms=300.0, limit_ms=1000.0)
+    kept.add(tone(2000, -40.0), 2000.0)
+    assert not kept.complete
+
+
+def test_the_silence_kept_is_what_the_turn_detector_needs() -> None:
+    # Its silence_duration_ms (or semantic VAD's longest wait), prefix_padding_ms, 1 s more.
+    assert silence_kept_ms(None) == silence_kept_ms({"type": "server_vad"}) == 1800.0
+    server_vad = {"type": "server_vad", "silence_duration_ms": 2000, "prefix_padding_ms": 500}
+    assert silence_kept_ms(server_vad) == 3500.0
+    assert silence_kept_ms({"type": "semantic_vad"}) == 5300.0  # eagerness "auto": 4 s
+    assert silence_kept_ms({"type": "semantic_vad", "eagerness": "low"}) == 9300.0
+
+
+def test_a_pause_longer_than_what_is_kept_does_not_stop_a_resume() -> None:
+    first_done = threading.Event()
+    second = synthesize_speech("second")
+    with LocalRealtimeServer(api_key=KEY) as server:
+        client = client_of(server, reconnect=ReconnectPolicy(gap_audio="queue", **FAST))
+        client.on(
+            "conversation.item.input_audio_transcription.completed",
+            lambda _event: first_done.set(),
+        )
+
+        def source() -> Iterator[bytes]:
+            yield synthesize_speech("hello world") + SILENCE
+            assert first_done.wait(WAIT)
+            for _ in range(125):  # more than RESEND_LIMIT_MS, unpaced
+                yield SILENCE
+            yield second  # sent, never transcribed: the drop follows
+            server.drop_connections()
+            yield synthesize_speech(" part")
+
+        with client:
+            pieces = list(client.transcribe(source()))
+        assert [(p.transcript, p.resumed) for p in completed(pieces)] == [
+            ("hello world", False),
+            ("second part", True),
+        ]
+        resent = b"".join(appended(server.connections[1]))
+        assert recognize_speech(resent.strip(b"\0")) == "second part"
+        # At most the silence kept, the speech, and the silence that closes the last turn.
+        speech = len(second) + len(synthesize_speech(" part"))
+        assert len(resent) <= speech + 48 * (silence_kept_ms({"type": "server_vad"}) + 700)
+
+
+def test_a_pause_in_g711_does_not_count_toward_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_transcription_run, "RESEND_LIMIT_MS", 3000.0)  # instead of 120 s
+    first_done = threading.Event()
+    with LocalRealtimeServer(api_key=KEY) as server:
+        client = client_of(server, reconnect=ReconnectPolicy(gap_audio="queue", **FAST))
+        client.on(
+            "conversation.item.input_audio_transcription.completed",
+            lambda _event: first_done.set(),
+        )
+
+        def source() -> Iterator[bytes]:
+            yield synthesize_speech("one") + SILENCE
+            assert first_done.wait(WAIT)
+            yield SILENCE * 10  # A-law silence decodes to +-8: a constant, no level
+            yield synthesize_speech("two")
+            server.drop_connections()
+
+        with client:
+            pieces = list(client.transcribe(source(), input_format="g711_alaw"))
+        assert [(p.transcript, p.resumed) for p in completed(pieces)] == [
+            ("one", False),
+            ("two", True),
+        ]
+        resent = b"".join(appended(server.connections[1]))  # 8 bytes per ms
+        assert len(resent) <= 8 * (silence_kept_ms({"type": "server_vad"}) + 700 + 3 * 60)
+
+
+def test_a_pause_without_turn_detection_does_not_count_toward_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_transcription_run, "RESEND_LIMIT_MS", 3000.0)  # instead of 120 s
+    with LocalRealtimeServer(api_key=KEY) as server:
+        client = client_of(server)
+
+        def source() -> Iterator[bytes]:
+            yield synthesize_speech("one")
+            yield SILENCE * 10  # nothing is committed before the end: all of it is kept
+            server.drop_connections()
+
+        with client:
+            pieces = list(client.transcribe(source(), turn_detection=None))
+        assert [(p.transcript, p.resumed) for p in completed(pieces)] == [("one", True)]
+        resent = b"".join(appended(server.connections[1]))
+        assert len(resent) == len(synthesize_speech("one")) + 48 * silence_kept_ms(None)
