@@ -423,6 +423,12 @@ _SENDABLE_CLOSE_CODES = frozenset(
 )
 
 
+def check_times(times: int | None, none_means: str) -> None:
+    """Refuse a use count that is neither ``None`` (``none_means``) nor a positive int."""
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
+        raise ValueError(f"times must be at least 1, or None for {none_means}; not {times!r}")
+
+
 def check_close(code: int, reason: str) -> None:
     """Refuse a close code or reason that no endpoint may send."""
     if not (code in _SENDABLE_CLOSE_CODES or 3000 <= code < 5000):

@@ -23,11 +23,11 @@ import attrs
 
 from .._secrets import register_secret
 from ._admission import AdmissionSettings, HttpRefusal, OpeningFailure
-from ._catalogue import JsonObject, check_close, close_reason, pushed_frame
+from ._catalogue import JsonObject, check_close, check_times, close_reason, pushed_frame
 from ._options import SimulatorOptions
 from ._recorder import Connection, ConnectionRecord, Recorder
 
-__all__ = ["Faults", "ServerControls", "check_times"]
+__all__ = ["Faults", "ServerControls"]
 
 _P = TypeVar("_P")
 
@@ -47,12 +47,6 @@ SERVER_ERROR_MESSAGE = (
 class _Fault(Generic[_P]):
     payload: _P
     remaining: int | None  # None: until clear_faults()
-
-
-def check_times(times: int | None) -> None:
-    """Refuse a fault count that is neither ``None`` nor positive."""
-    if times is not None and (isinstance(times, bool) or times < 1):
-        raise ValueError("times must be at least 1, or None for 'until clear_faults()'")
 
 
 class Faults:
@@ -75,7 +69,7 @@ class Faults:
         times: int | None,
     ) -> None:
         """Inject a counted fault (replacing one of the same kind)."""
-        check_times(times)
+        check_times(times, "'until clear_faults()'")
         with self._lock:
             setattr(self, f"_{kind}", _Fault(payload, times))
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import attrs
 
 from ._answers import Answer, Failure, Output, Refusal
-from ._catalogue import JsonObject
+from ._catalogue import JsonObject, check_times
 from ._sent import fields_match, missing_message, unexpected_message
 
 __all__ = ["Rule", "Script", "ScriptedAnswer", "Turn"]
@@ -195,11 +195,6 @@ class Rule:
         return self._script._add(answer, self._condition, times=times, optional=optional)
 
 
-def _check_times(times: int | None) -> None:
-    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
-        raise ValueError(f"times must be at least 1, or None for every turn; not {times!r}")
-
-
 class Script:
     """What the simulated model answers, and checks of what the client sent.
 
@@ -277,7 +272,7 @@ class Script:
     def _add(
         self, answer: Answer, condition: _Condition | None, *, times: int | None, optional: bool
     ) -> ScriptedAnswer:
-        _check_times(times)
+        check_times(times, "every turn")
         origin = _origin()
         with self._lock:
             if condition is None:
