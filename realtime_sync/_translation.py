@@ -352,13 +352,15 @@ class RealtimeTranslationClient(Links, Handlers):
         """The dispatcher's reducer: the session's start, configuration and end (the
         connection's core knows the Realtime session events only)."""
         kind = type(event)
-        core = self._dispatcher.source
         if kind is TranslationSessionEvent:
             self._translation_session = event.session
+            core = self._dispatcher.source
             if event.type == "session.created" and core is not None:
                 core.started = True
-        elif kind is TranslationSessionClosedEvent and core is not None:
-            core.request_close()  # the server closes the socket next: a normal end
+        elif kind is TranslationSessionClosedEvent:
+            core = self._dispatcher.source
+            if core is not None:
+                core.request_close()  # the server closes the socket next: a normal end
         return event
 
     # --- sending -----------------------------------------------------------------------------
