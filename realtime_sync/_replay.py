@@ -77,10 +77,14 @@ def merge_session(config: Mapping[str, Any], update: Mapping[str, Any]) -> dict[
 
 
 def replay_events(
-    items: Iterable[Item], dialect: str
+    items: Iterable[Item], dialect: str, *, session_type: str | None = None
 ) -> tuple[list[dict[str, Any]], list[NotReplayed]]:
     """The ``conversation.item.create`` events that recreate ``items`` in order, and the
-    items that cannot be recreated."""
+    items that cannot be recreated (all of them in a ``"transcription"`` session: its
+    items are input transcripts, and it has no conversation to recreate them in)."""
+    if session_type == "transcription":
+        reason = "a transcription session has no conversation to recreate it in"
+        return [], [NotReplayed(item.id, reason) for item in items]
     events: list[dict[str, Any]] = []
     skipped: list[NotReplayed] = []
     calls: set[str] = set()  # call ids of replayed function calls

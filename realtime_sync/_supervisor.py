@@ -418,11 +418,9 @@ class Supervisor:
         if self.policy is not None and self.policy.replay:
             with self._lock:
                 config = dict(self._config)
-            if config.get("type") == "transcription":  # input transcripts, no conversation
-                reason = "a transcription session has no conversation to recreate it in"
-                skipped = [NotReplayed(item.id, reason) for item in self._state.items]
-            else:
-                events, skipped = replay_events(self._state.items, self._dialect)
+            events, skipped = replay_events(
+                self._state.items, self._dialect, session_type=config.get("type")
+            )
         replayed: list[str] = []
         updated = False
         sent = dropped = 0
