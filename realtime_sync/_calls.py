@@ -26,11 +26,11 @@ from ._http import (
     HttpProxy,
     HttpReply,
     check_credential,
-    check_timeout,
     multipart,
     path_segment,
 )
 from ._secrets import MASK, install_log_filter, redact, register_secret
+from ._timeouts import check_seconds
 
 __all__ = [
     "CallsResource",
@@ -444,7 +444,7 @@ def _endpoint(
     proxy: HttpProxy | None,
     no_proxy: list[str] | None,
 ) -> HttpEndpoint:
-    seconds = check_timeout(timeout)
+    seconds = check_seconds(timeout, "timeout", finite=True)
     parts = urlsplit(base)
     if "@" in parts.netloc:  # not echoed: it holds a password
         raise ConfigurationError(

@@ -45,6 +45,7 @@ from ._errors import (
 from ._failures import failure
 from ._reconnect import LONGEST_RETRY_AFTER
 from ._secrets import redact, redact_url, register_secret
+from ._timeouts import check_seconds
 from ._transport import TransportEnded
 
 __all__ = [
@@ -52,7 +53,6 @@ __all__ = [
     "HttpProxy",
     "HttpReply",
     "check_credential",
-    "check_timeout",
     "multipart",
     "path_segment",
 ]
@@ -60,18 +60,6 @@ __all__ = [
 logger = logging.getLogger("realtime_sync")
 
 _MAX_BODY = 16 * 2**20  # a reply bigger than this is not an answer of this API
-
-
-def check_timeout(value: object, name: str = "timeout") -> float:
-    """``value`` as seconds: a finite positive number, else ConfigurationError."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigurationError(f"{name} must be a positive number of seconds; got {value!r}")
-    return float(value)
 
 
 def check_credential(value: str, what: str) -> str:
@@ -294,7 +282,9 @@ class HttpEndpoint:
     ) -> HttpReply:
         """POST ``payload`` (of ``content_type``) to ``base_url + path``: the successful
         reply as it came, whatever its type; refusals raise as :meth:`post` says."""
-        seconds = self.timeout if timeout is None else check_timeout(timeout)
+        seconds = (
+            self.timeout if timeout is None else check_seconds(timeout, "timeout", finite=True)
+        )
         url = self.base_url.rstrip("/") + path
         display = redact_url(url)
         parts = urlsplit(url)

@@ -5,7 +5,23 @@ from __future__ import annotations
 import math
 import threading
 
-__all__ = ["wait_seconds"]
+from ._errors import ConfigurationError
+
+__all__ = ["check_seconds", "wait_seconds"]
+
+
+def check_seconds(value: object, name: str, *, finite: bool = False) -> float:
+    """``value`` as seconds: a positive number (a finite one when ``finite``), else
+    :class:`ConfigurationError` naming ``name``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or math.isnan(value)
+        or value <= 0
+        or (finite and math.isinf(value))
+    ):
+        raise ConfigurationError(f"{name} must be a positive number of seconds; got {value!r}")
+    return float(value)
 
 
 def wait_seconds(timeout: float | None) -> float | None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import collections.abc
 import inspect
 import json
-import math
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -30,6 +29,7 @@ from ._endpoints import Dialect
 from ._errors import ConfigurationError, RealtimeError
 from ._models import ReadOnlyDict, plain_json
 from ._secrets import redact
+from ._timeouts import check_seconds
 from ._tool_arguments import BadValue, convert, listed, show_value
 from ._tool_docstrings import parse_docstring
 from ._tool_output import error_output, result_output
@@ -116,18 +116,7 @@ def _freeze_parameters(parameters: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _check_timeout(timeout: float | None) -> float | None:
-    if timeout is None:
-        return None
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or math.isnan(timeout)
-        or timeout <= 0
-    ):
-        raise ConfigurationError(
-            f"a tool timeout is a positive number of seconds or None, not {timeout!r}"
-        )
-    return float(timeout)
+    return None if timeout is None else check_seconds(timeout, "a tool timeout")
 
 
 def _check_dialect(dialect: str) -> None:
